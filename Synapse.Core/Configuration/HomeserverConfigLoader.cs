@@ -1,0 +1,506 @@
+using System.Collections.Frozen;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Synapse.Configuration;
+
+/// <summary>
+/// Reads Synapse-style <c>homeserver.yaml</c> files into a validated <see cref="HomeserverOptions"/>.
+/// </summary>
+/// <remarks>
+/// Several files may be given, as with Synapse's repeated <c>--config-path</c>: a top-level key in a later file
+/// replaces the earlier value whole (there is no deep merge). Relative paths in values are resolved against the
+/// current directory, as Synapse does. Every problem is reported as a <see cref="ConfigurationException"/> naming
+/// the file and key.
+/// </remarks>
+public static class HomeserverConfigLoader
+{
+    // HomeserverOptions.MaxUploadSize's initial value, Synapse's "50M"; needed here because the option is init-only.
+    private const long DefaultMaxUploadSize = 50L * 1024 * 1024;
+
+    private static readonly string[] DefaultBindAddresses = ["::", "0.0.0.0"];
+
+    // Keys this loader reads, plus Synapse keys accepted without effect for now; anything else is reported as unknown.
+    private static readonly FrozenSet<string> KnownKeys = FrozenSet.Create(
+        StringComparer.Ordinal,
+        "server_name",
+        "public_baseurl",
+        "listeners",
+        "database",
+        "enable_registration",
+        "enable_registration_without_verification",
+        "allow_guest_access",
+        "registration_shared_secret",
+        "registration_shared_secret_path",
+        "password_config",
+        "bcrypt_rounds",
+        "max_upload_size",
+        "signing_key_path",
+        "macaroon_secret_key",
+        "form_secret",
+        "rc_login",
+        "rc_registration",
+        "log_config",
+        "media_store_path",
+        "pid_file",
+        "report_stats",
+        "trusted_key_servers",
+        "suppress_key_server_warning",
+        "old_signing_keys",
+        "key_refresh_interval",
+        "default_room_version",
+        "worker_app",
+        "worker_name");
+
+    /// <summary>Reads and validates the configuration files, later files overriding earlier ones key by key.</summary>
+    /// <param name="paths">The YAML files, in merge order.</param>
+    /// <exception cref="ConfigurationException">A file is missing or malformed, or a value is wrong or missing.</exception>
+    public static HomeserverOptions Load(IReadOnlyList<string> paths) => Load(paths, out _);
+
+    /// <summary>Reads and validates the configuration files, later files overriding earlier ones key by key.</summary>
+    /// <param name="paths">The YAML files, in merge order.</param>
+    /// <param name="unknownKeys">
+    /// Top-level keys this server does not know, in the order they first appear, for the host to log. They are not
+    /// errors: most are Synapse options not implemented here.
+    /// </param>
+    /// <exception cref="ConfigurationException">A file is missing or malformed, or a value is wrong or missing.</exception>
+    public static HomeserverOptions Load(IReadOnlyList<string> paths, out IReadOnlyList<string> unknownKeys)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        if (paths.Count == 0)
+        {
+            throw new ArgumentException("At least one configuration file is required.", nameof(paths));
+        }
+
+        string[] files = [.. paths.Select(Path.GetFullPath)];
+        var root = ConfigSection.CreateRoot(string.Join(", ", files));
+        foreach (string file in files)
+        {
+            switch (ReadDocument(file))
+            {
+                case YamlMappingNode mapping:
+                    root.Merge(mapping, file);
+                    break;
+                case null:
+                    throw new ConfigurationException(file, null, "the file is empty; expected a mapping of configuration keys");
+                default:
+                    throw new ConfigurationException(file, null, "expected a mapping of configuration keys at the top level");
+            }
+        }
+
+        unknownKeys = [.. root.Keys.Where(key => !KnownKeys.Contains(key))];
+        return Bind(root, files);
+    }
+
+    private static HomeserverOptions Bind(ConfigSection root, string[] files)
+    {
+        string serverName = root.RequireString("server_name");
+        if (!Identifiers.ServerName.TryParse(serverName, out _))
+        {
+            throw root.Error(
+                "server_name",
+                $"'{serverName}' is not a valid server name (expected a DNS name or IP literal, optionally with ':port')");
+        }
+
+        bool enableRegistration = root.GetBool("enable_registration", false);
+        bool withoutVerification = root.GetBool("enable_registration_without_verification", false);
+        if (enableRegistration && !withoutVerification)
+        {
+            // Synapse refuses to start in this state: open registration with no email, captcha or token check is
+            // a well-known spam vector. This server has no such checks yet, so the only way in is the explicit opt-in.
+            throw root.Error(
+                "enable_registration",
+                "open registration without verification (email, captcha or registration token) is refused because it "
+                + "invites spam and abuse; to accept that risk set 'enable_registration_without_verification: true', "
+                + "otherwise set 'enable_registration: false'");
+        }
+
+        return new HomeserverOptions
+        {
+            ServerName = serverName,
+            PublicBaseUrl = ReadPublicBaseUrl(root),
+            Listeners = ReadListeners(root),
+            Database = ReadDatabase(root.RequireSection("database")),
+            EnableRegistration = enableRegistration,
+            EnableRegistrationWithoutVerification = withoutVerification,
+            AllowGuestAccess = root.GetBool("allow_guest_access", false),
+            RegistrationSharedSecret = ReadRegistrationSharedSecret(root),
+            Password = ReadPassword(root),
+            MaxUploadSize = ReadMaxUploadSize(root),
+            SigningKeyPath = root.RequirePath("signing_key_path"),
+            MacaroonSecretKey = root.GetString("macaroon_secret_key"),
+            FormSecret = root.GetString("form_secret"),
+            RcLogin = ReadLoginRateLimits(root),
+            RcRegistration = ReadRateLimit(root, "rc_registration"),
+            Logging = root.GetPath("log_config") is { } logConfig ? ReadLogConfig(root, logConfig) : new LoggingOptions(),
+            MediaStorePath = root.GetPath("media_store_path"),
+            PidFile = root.GetPath("pid_file"),
+            SourceFiles = files,
+        };
+    }
+
+    private static Uri? ReadPublicBaseUrl(ConfigSection root)
+    {
+        string? text = root.GetString("public_baseurl");
+        if (text is null)
+        {
+            return null;
+        }
+
+        // Synapse appends the missing '/' so that relative paths resolve under the base rather than beside it.
+        string normalised = text.EndsWith('/') ? text : text + "/";
+        if (!Uri.TryCreate(normalised, UriKind.Absolute, out var url)
+            || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
+            || url.Query.Length > 0
+            || url.Fragment.Length > 0)
+        {
+            throw root.Error("public_baseurl", $"expected an absolute http or https URL without query or fragment, got '{text}'");
+        }
+
+        return url;
+    }
+
+    private static List<ListenerOptions> ReadListeners(ConfigSection root)
+    {
+        var sections = root.RequireSectionList("listeners");
+        if (sections.Count == 0)
+        {
+            throw root.Error("listeners", "expected at least one listener");
+        }
+
+        var listeners = new List<ListenerOptions>(sections.Count);
+        foreach (var listener in sections)
+        {
+            int port = listener.RequireInt("port", 0, 65535);
+            string type = listener.RequireString("type");
+            if (listener.GetBool("tls", false))
+            {
+                throw listener.Error("tls", "TLS listeners are not supported; terminate TLS in a reverse proxy");
+            }
+
+            // Synapse appends the legacy single 'bind_address' to 'bind_addresses' and falls back to all interfaces.
+            var bindAddresses = new List<string>(listener.GetStringList("bind_addresses") ?? []);
+            if (listener.GetString("bind_address") is { Length: > 0 } legacy)
+            {
+                bindAddresses.Add(legacy);
+            }
+
+            if (bindAddresses.Count == 0)
+            {
+                bindAddresses.AddRange(DefaultBindAddresses);
+            }
+
+            var resources = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var resource in listener.GetSectionList("resources") ?? [])
+            {
+                resources.UnionWith(resource.GetStringList("names") ?? []);
+
+                // Validated so that a typo is caught, though responses are not compressed here.
+                _ = resource.GetBool("compress", false);
+            }
+
+            listeners.Add(new ListenerOptions
+            {
+                Port = port,
+                BindAddresses = bindAddresses,
+                Type = type,
+                XForwarded = listener.GetBool("x_forwarded", false),
+                Resources = resources,
+            });
+        }
+
+        return listeners;
+    }
+
+    private static DatabaseOptions ReadDatabase(ConfigSection database)
+    {
+        string name = database.RequireString("name");
+        if (name is not ("sqlite3" or "psycopg2"))
+        {
+            throw database.Error("name", $"unknown database engine '{name}'; expected 'sqlite3' or 'psycopg2'");
+        }
+
+        var args = database.GetSection("args") ?? ConfigSection.Empty(database.FileOf("name"), database.KeyPath("args"));
+        var defaults = new DatabaseOptions { Engine = DatabaseEngine.Sqlite };
+        int minPool = args.GetInt("cp_min", defaults.MinPoolSize, 1, int.MaxValue);
+        int maxPool = args.GetInt("cp_max", defaults.MaxPoolSize, 1, int.MaxValue);
+        if (minPool > maxPool)
+        {
+            throw args.Error(
+                "cp_min",
+                string.Create(CultureInfo.InvariantCulture, $"cp_min ({minPool}) must not be greater than cp_max ({maxPool})"));
+        }
+
+        if (name == "sqlite3")
+        {
+            // SQLite's in-memory name is not a path.
+            string path = args.RequireString("database");
+            return new DatabaseOptions
+            {
+                Engine = DatabaseEngine.Sqlite,
+                SqlitePath = path == ":memory:" ? path : args.RequirePath("database"),
+                MinPoolSize = minPool,
+                MaxPoolSize = maxPool,
+            };
+        }
+
+        // psycopg2 takes libpq's 'dbname' as well as 'database'; refuse to guess which one is meant.
+        if (args.Has("database") && args.Has("dbname"))
+        {
+            throw args.Error("dbname", "set either 'database' or 'dbname', not both");
+        }
+
+        return new DatabaseOptions
+        {
+            Engine = DatabaseEngine.Postgres,
+            Host = args.GetString("host") ?? "localhost",
+            Port = args.GetInt("port", defaults.Port, 1, 65535),
+            User = args.GetString("user"),
+            Password = args.GetString("password"),
+            DatabaseName = args.Has("dbname") ? args.RequireString("dbname") : args.RequireString("database"),
+            MinPoolSize = minPool,
+            MaxPoolSize = maxPool,
+        };
+    }
+
+    private static string? ReadRegistrationSharedSecret(ConfigSection root)
+    {
+        string? secret = root.GetString("registration_shared_secret");
+        string? path = root.GetPath("registration_shared_secret_path");
+        if (secret is not null && path is not null)
+        {
+            throw root.Error(
+                "registration_shared_secret_path",
+                "set either registration_shared_secret or registration_shared_secret_path, not both");
+        }
+
+        if (path is not null)
+        {
+            try
+            {
+                secret = File.ReadAllText(path).Trim();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ConfigurationException(
+                    root.FileOf("registration_shared_secret_path"),
+                    "registration_shared_secret_path",
+                    $"cannot read '{path}': {e.Message}",
+                    e);
+            }
+
+            if (secret.Length == 0)
+            {
+                throw root.Error("registration_shared_secret_path", $"'{path}' is empty");
+            }
+        }
+        else if (secret is { Length: 0 })
+        {
+            // An empty HMAC key would let anyone who knows that register admins.
+            throw root.Error("registration_shared_secret", "must not be empty");
+        }
+
+        return secret;
+    }
+
+    private static PasswordOptions ReadPassword(ConfigSection root)
+    {
+        var config = root.GetSection("password_config") ?? ConfigSection.Empty(root.FileOf("password_config"), "password_config");
+        if (config.TryGet("enabled", out var enabled) && enabled is YamlScalarNode { Value: "only_for_reauth" })
+        {
+            throw config.Error("enabled", "'only_for_reauth' is not supported; expected true or false");
+        }
+
+        if (root.Has("bcrypt_rounds") && config.Has("bcrypt_rounds"))
+        {
+            throw config.Error("bcrypt_rounds", "bcrypt_rounds is also set at the top level; set it in one place only");
+        }
+
+        var defaults = new PasswordOptions();
+        var roundsSection = config.Has("bcrypt_rounds") ? config : root;
+        return new PasswordOptions
+        {
+            Enabled = config.GetBool("enabled", defaults.Enabled),
+            LocalDbEnabled = config.GetBool("localdb_enabled", defaults.LocalDbEnabled),
+            Pepper = config.GetString("pepper") ?? defaults.Pepper,
+            BcryptRounds = roundsSection.GetInt("bcrypt_rounds", defaults.BcryptRounds, 4, 31),
+        };
+    }
+
+    private static long ReadMaxUploadSize(ConfigSection root)
+    {
+        const string Key = "max_upload_size";
+        if (!root.TryGet(Key, out var node))
+        {
+            return DefaultMaxUploadSize;
+        }
+
+        const string Expected = "a size in bytes greater than 0, optionally with a K, M or G suffix (e.g. 50M)";
+        string text = ConfigSection.ToText(node, root.FileOf(Key), Key, Expected);
+        return ByteSize.TryParse(text, out long bytes) && bytes > 0
+            ? bytes
+            : throw root.Error(Key, $"expected {Expected}, got {ConfigSection.Describe(node)}");
+    }
+
+    private static LoginRateLimitOptions ReadLoginRateLimits(ConfigSection root)
+    {
+        var config = root.GetSection("rc_login") ?? ConfigSection.Empty(root.FileOf("rc_login"), "rc_login");
+        return new LoginRateLimitOptions
+        {
+            Address = ReadRateLimit(config, "address"),
+            Account = ReadRateLimit(config, "account"),
+            FailedAttempts = ReadRateLimit(config, "failed_attempts"),
+        };
+    }
+
+    private static RateLimitOptions ReadRateLimit(ConfigSection parent, string key)
+    {
+        var defaults = new RateLimitOptions();
+        var config = parent.GetSection(key);
+        return config is null
+            ? defaults
+            : new RateLimitOptions
+            {
+                PerSecond = config.GetNumber("per_second", defaults.PerSecond, 0, exclusive: true),
+                BurstCount = config.GetNumber("burst_count", defaults.BurstCount, 1, exclusive: false),
+            };
+    }
+
+    /// <summary>
+    /// Reads the levels from a Python logging dictConfig file (Synapse's <c>log_config</c>); formatters, handlers
+    /// and filters describe Python objects and are ignored.
+    /// </summary>
+    private static LoggingOptions ReadLogConfig(ConfigSection root, string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw root.Error("log_config", $"the logging configuration file '{path}' does not exist");
+        }
+
+        var document = ReadDocument(path);
+        if (document is null)
+        {
+            // Synapse only warns about a blank logging config and carries on with its defaults.
+            return new LoggingOptions();
+        }
+
+        if (document is not YamlMappingNode mapping)
+        {
+            throw new ConfigurationException(path, null, "expected a Python logging configuration mapping at the top level");
+        }
+
+        var config = ConfigSection.FromMapping(mapping, path, "");
+        var minimum = LogLevel.Information;
+        if (config.GetSection("root") is { } rootLogger && rootLogger.GetString("level") is { } rootLevel)
+        {
+            // Python's root at NOTSET lets everything through.
+            minimum = ParseLevel(rootLogger, "level", rootLevel) ?? LogLevel.Trace;
+        }
+
+        var categories = new Dictionary<string, LogLevel>(StringComparer.Ordinal);
+        if (config.GetSection("loggers") is { } loggers)
+        {
+            foreach (string name in loggers.Keys)
+            {
+                // A logger at NOTSET inherits from its parent, which is what leaving the category out does here.
+                if (loggers.GetSection(name) is { } logger
+                    && logger.GetString("level") is { } level
+                    && ParseLevel(logger, "level", level) is { } parsed)
+                {
+                    categories[MapCategory(name)] = parsed;
+                }
+            }
+        }
+
+        return new LoggingOptions { MinimumLevel = minimum, Categories = categories };
+    }
+
+    /// <summary>A Python level name as a <see cref="LogLevel"/>; null for <c>NOTSET</c>.</summary>
+    private static LogLevel? ParseLevel(ConfigSection section, string key, string text) =>
+        text.ToUpperInvariant() switch
+        {
+            "NOTSET" => null,
+            "DEBUG" => LogLevel.Debug,
+            "INFO" => LogLevel.Information,
+            "WARNING" or "WARN" => LogLevel.Warning,
+            "ERROR" => LogLevel.Error,
+            "CRITICAL" or "FATAL" => LogLevel.Critical,
+            _ => throw section.Error(key, $"expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got '{text}'"),
+        };
+
+    /// <summary>Synapse's <c>synapse.storage.SQL</c> becomes our category <c>Synapse.Storage.SQL</c>; other names are kept.</summary>
+    private static string MapCategory(string pythonName)
+    {
+        if (pythonName != "synapse" && !pythonName.StartsWith("synapse.", StringComparison.Ordinal))
+        {
+            return pythonName;
+        }
+
+        string[] segments = pythonName.Split('.');
+        for (int i = 0; i < segments.Length; i++)
+        {
+            if (segments[i].Length > 0)
+            {
+                segments[i] = string.Concat(char.ToUpperInvariant(segments[i][0]).ToString(), segments[i].AsSpan(1));
+            }
+        }
+
+        return string.Join('.', segments);
+    }
+
+    /// <summary>The root node of the first YAML document in <paramref name="file"/>, or null when there is none.</summary>
+    private static YamlNode? ReadDocument(string file)
+    {
+        StreamReader reader;
+        try
+        {
+            reader = new StreamReader(file);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ConfigurationException(file, null, "the file does not exist", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigurationException(file, null, "cannot read the file: " + e.Message, e);
+        }
+
+        using (reader)
+        {
+            var scanner = new Scanner(reader);
+            try
+            {
+                var stream = new YamlStream();
+                stream.Load(new Parser(scanner));
+                return stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
+            }
+            catch (YamlException e)
+            {
+                throw new ConfigurationException(
+                    file,
+                    null,
+                    string.Create(CultureInfo.InvariantCulture, $"invalid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message}"),
+                    e);
+            }
+            catch (InvalidOperationException e)
+            {
+                // YamlDotNet 18 fails this way, without a position, on some malformed input such as an unclosed
+                // flow sequence; the scanner still knows how far it got.
+                var position = scanner.CurrentPosition;
+                throw new ConfigurationException(
+                    file,
+                    null,
+                    string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"invalid YAML at line {position.Line}, column {position.Column}: unexpected content (is a '[' or '{{' left unclosed?)"),
+                    e);
+            }
+            catch (IOException e)
+            {
+                throw new ConfigurationException(file, null, "cannot read the file: " + e.Message, e);
+            }
+        }
+    }
+}

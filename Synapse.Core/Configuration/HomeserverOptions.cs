@@ -1,0 +1,175 @@
+namespace Synapse.Configuration;
+
+/// <summary>
+/// The homeserver configuration, bound from one or more YAML files that use Synapse's key names
+/// (see <see cref="HomeserverConfigLoader"/>). Instances are immutable and already validated.
+/// </summary>
+public sealed class HomeserverOptions
+{
+    /// <summary><c>server_name</c>: the domain part of every user ID on this server.</summary>
+    public required string ServerName { get; init; }
+
+    /// <summary><c>public_baseurl</c>: the URL clients use to reach the client API, if set.</summary>
+    public Uri? PublicBaseUrl { get; init; }
+
+    /// <summary><c>listeners</c>: the HTTP listeners to open.</summary>
+    public required IReadOnlyList<ListenerOptions> Listeners { get; init; }
+
+    /// <summary><c>database</c>: which engine and where.</summary>
+    public required DatabaseOptions Database { get; init; }
+
+    /// <summary><c>enable_registration</c>: whether anyone may register through the client API.</summary>
+    public bool EnableRegistration { get; init; }
+
+    /// <summary><c>enable_registration_without_verification</c>: allow open registration without email, captcha or token.</summary>
+    public bool EnableRegistrationWithoutVerification { get; init; }
+
+    /// <summary><c>allow_guest_access</c>: whether guests may register.</summary>
+    public bool AllowGuestAccess { get; init; }
+
+    /// <summary><c>registration_shared_secret</c> (or the contents of <c>registration_shared_secret_path</c>).</summary>
+    public string? RegistrationSharedSecret { get; init; }
+
+    /// <summary><c>password_config</c> and <c>bcrypt_rounds</c>.</summary>
+    public PasswordOptions Password { get; init; } = new();
+
+    /// <summary><c>max_upload_size</c> in bytes (Synapse's "50M" notation is accepted).</summary>
+    public long MaxUploadSize { get; init; } = 50L * 1024 * 1024;
+
+    /// <summary><c>signing_key_path</c>: the server's ed25519 signing key file.</summary>
+    public required string SigningKeyPath { get; init; }
+
+    /// <summary><c>macaroon_secret_key</c>.</summary>
+    public string? MacaroonSecretKey { get; init; }
+
+    /// <summary><c>form_secret</c>.</summary>
+    public string? FormSecret { get; init; }
+
+    /// <summary><c>rc_login</c>: login rate limits.</summary>
+    public LoginRateLimitOptions RcLogin { get; init; } = new();
+
+    /// <summary><c>rc_registration</c>: registration rate limit, per client address.</summary>
+    public RateLimitOptions RcRegistration { get; init; } = new();
+
+    /// <summary><c>log_config</c> (a Synapse/Python logging YAML file) read into levels per category.</summary>
+    public LoggingOptions Logging { get; init; } = new();
+
+    /// <summary><c>media_store_path</c>.</summary>
+    public string? MediaStorePath { get; init; }
+
+    /// <summary><c>pid_file</c>: written at start, removed at stop.</summary>
+    public string? PidFile { get; init; }
+
+    /// <summary>The files this configuration was read from, in merge order.</summary>
+    public IReadOnlyList<string> SourceFiles { get; init; } = [];
+}
+
+/// <summary>One entry of <c>listeners</c>.</summary>
+public sealed class ListenerOptions
+{
+    /// <summary><c>port</c>; 0 asks the OS for a free port (tests).</summary>
+    public required int Port { get; init; }
+
+    /// <summary><c>bind_addresses</c> (Synapse's default is <c>['::', '0.0.0.0']</c>).</summary>
+    public required IReadOnlyList<string> BindAddresses { get; init; }
+
+    /// <summary><c>type</c>: <c>http</c> is served; other types are reported at start.</summary>
+    public required string Type { get; init; }
+
+    /// <summary><c>x_forwarded</c>: trust <c>X-Forwarded-For</c> from a reverse proxy.</summary>
+    public bool XForwarded { get; init; }
+
+    /// <summary>The union of <c>resources[].names</c> (client, federation, keys, media, ...).</summary>
+    public required IReadOnlySet<string> Resources { get; init; }
+}
+
+/// <summary>Database engine selected by <c>database.name</c>.</summary>
+public enum DatabaseEngine
+{
+    /// <summary><c>sqlite3</c>: embedded, single process.</summary>
+    Sqlite,
+
+    /// <summary><c>psycopg2</c>: PostgreSQL.</summary>
+    Postgres,
+}
+
+/// <summary>The <c>database</c> section.</summary>
+public sealed class DatabaseOptions
+{
+    /// <summary>The engine.</summary>
+    public required DatabaseEngine Engine { get; init; }
+
+    /// <summary>SQLite: <c>args.database</c>, a file path.</summary>
+    public string? SqlitePath { get; init; }
+
+    /// <summary>PostgreSQL: <c>args.host</c> (default localhost; a path means a Unix socket directory).</summary>
+    public string? Host { get; init; }
+
+    /// <summary>PostgreSQL: <c>args.port</c> (default 5432).</summary>
+    public int Port { get; init; } = 5432;
+
+    /// <summary>PostgreSQL: <c>args.user</c>.</summary>
+    public string? User { get; init; }
+
+    /// <summary>PostgreSQL: <c>args.password</c>.</summary>
+    public string? Password { get; init; }
+
+    /// <summary>PostgreSQL: <c>args.database</c> or <c>args.dbname</c>.</summary>
+    public string? DatabaseName { get; init; }
+
+    /// <summary><c>args.cp_min</c>: minimum pooled connections.</summary>
+    public int MinPoolSize { get; init; } = 5;
+
+    /// <summary><c>args.cp_max</c>: maximum pooled connections.</summary>
+    public int MaxPoolSize { get; init; } = 10;
+}
+
+/// <summary><c>password_config</c> plus the top-level <c>bcrypt_rounds</c>.</summary>
+public sealed class PasswordOptions
+{
+    /// <summary><c>password_config.enabled</c>: password login and registration with a password.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary><c>password_config.localdb_enabled</c>: check passwords against our own database.</summary>
+    public bool LocalDbEnabled { get; init; } = true;
+
+    /// <summary><c>password_config.pepper</c>: appended to every password before hashing.</summary>
+    public string Pepper { get; init; } = "";
+
+    /// <summary><c>bcrypt_rounds</c> (Synapse's top-level key; <c>password_config.bcrypt_rounds</c> is accepted too).</summary>
+    public int BcryptRounds { get; init; } = 12;
+}
+
+/// <summary>A token bucket: <c>per_second</c> and <c>burst_count</c>.</summary>
+public sealed class RateLimitOptions
+{
+    /// <summary><c>per_second</c>: sustained actions per second.</summary>
+    public double PerSecond { get; init; } = 0.17;
+
+    /// <summary><c>burst_count</c>: actions allowed at once.</summary>
+    public double BurstCount { get; init; } = 3;
+}
+
+/// <summary><c>rc_login</c>: per address, per account, and per account for failed attempts.</summary>
+public sealed class LoginRateLimitOptions
+{
+    /// <summary><c>rc_login.address</c>.</summary>
+    public RateLimitOptions Address { get; init; } = new();
+
+    /// <summary><c>rc_login.account</c>.</summary>
+    public RateLimitOptions Account { get; init; } = new();
+
+    /// <summary><c>rc_login.failed_attempts</c>.</summary>
+    public RateLimitOptions FailedAttempts { get; init; } = new();
+}
+
+/// <summary>Log levels, from <c>log_config</c>'s <c>root.level</c> and <c>loggers.*.level</c>.</summary>
+public sealed class LoggingOptions
+{
+    /// <summary>The root level.</summary>
+    public Microsoft.Extensions.Logging.LogLevel MinimumLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
+    /// <summary>Levels per logger category; Synapse's <c>synapse.*</c> names map to our <c>Synapse.*</c> categories.</summary>
+    public IReadOnlyDictionary<string, Microsoft.Extensions.Logging.LogLevel> Categories { get; init; } =
+        new Dictionary<string, Microsoft.Extensions.Logging.LogLevel>();
+}

@@ -1,0 +1,91 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Synapse.Configuration;
+using Synapse.Http;
+using Synapse.Storage;
+
+namespace Synapse.Homeserver;
+
+/// <summary>The main process (monolith) composition: domain services, storage, HTTP listeners.</summary>
+public static partial class HomeserverApp
+{
+    /// <summary>
+    /// Builds the application and brings the database schema up to date. The caller starts it
+    /// (<c>RunAsync</c>, or <c>StartAsync</c> in tests) and disposes it.
+    /// </summary>
+    public static async Task<WebApplication> BuildAsync(HomeserverOptions options, IReadOnlyList<string> unknownKeys,
+        Action<ILoggingBuilder>? configureLogging = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(unknownKeys);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ApplicationName = "Synapse.Homeserver",
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+            console.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(options.Logging.MinimumLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        foreach (var (category, level) in options.Logging.Categories)
+        {
+            builder.Logging.AddFilter(category, level);
+        }
+
+        configureLogging?.Invoke(builder.Logging);
+
+        var skipped = builder.WebHost.ConfigureSynapseListeners(options);
+        builder.Services.AddSynapseHomeserver(options);
+        builder.Services.AddSynapseStorage(options.Database);
+
+        var app = builder.Build();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Synapse.Homeserver");
+        foreach (string key in unknownKeys)
+        {
+            Log.UnknownKey(logger, key);
+        }
+
+        foreach (var listener in skipped)
+        {
+            Log.ListenerTypeNotServed(logger, listener.Type, listener.Port);
+        }
+
+        try
+        {
+            await app.Services.MigrateSynapseDatabaseAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        app.UseSynapseHomeserver();
+        return app;
+    }
+
+    /// <summary>The URLs Kestrel actually bound (port 0 resolved), once started.</summary>
+    public static IReadOnlyList<string> BoundAddresses(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Configuration key '{Key}' is not used by this server")]
+        public static partial void UnknownKey(ILogger logger, string key);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Listener of type '{Type}' on port {Port} is not served by this build")]
+        public static partial void ListenerTypeNotServed(ILogger logger, string type, int port);
+    }
+}

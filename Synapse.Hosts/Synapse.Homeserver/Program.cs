@@ -1,0 +1,3 @@
+using Synapse.Homeserver;
+
+return await HomeserverCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
