@@ -221,6 +221,34 @@ internal sealed class AccountStore : IAccountStore
             return removed;
         }, cancellationToken);
 
+    public Task<UserProfile?> GetProfileAsync(UserId userId, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command("SELECT displayname, avatar_url FROM profiles WHERE user_id = @id")
+                .With("@id", userId.Value);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false)
+                ? new UserProfile(reader.GetNullableString(0), reader.GetNullableString(1))
+                : null;
+        }, cancellationToken);
+
+    public Task<bool> SetProfileFieldAsync(UserId userId, string field, string? value, CancellationToken cancellationToken)
+    {
+        // The column name comes from this fixed set, never from input.
+        string column = field switch
+        {
+            "displayname" => "displayname",
+            "avatar_url" => "avatar_url",
+            _ => throw new ArgumentException($"Unknown profile field {field}.", nameof(field)),
+        };
+        return _db.WriteAsync(async (c, t, ct) =>
+        {
+            await using var update = c.Command($"UPDATE profiles SET {column} = @value WHERE user_id = @id", t)
+                .With("@value", value).With("@id", userId.Value);
+            return await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+        }, cancellationToken);
+    }
+
     public Task RecordDeviceActivityAsync(IReadOnlyCollection<DeviceActivity> activity,
         CancellationToken cancellationToken)
     {

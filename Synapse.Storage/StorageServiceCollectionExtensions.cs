@@ -17,6 +17,8 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<SchemaMigrator>();
         services.AddSingleton<IAccountStore, AccountStore>();
         services.AddSingleton<IUserInteractiveAuthStore, UserInteractiveAuthStore>();
+        services.AddSingleton<IEventStore, EventStore>();
+        services.AddSingleton<IRoomDirectoryStore, RoomDirectoryStore>();
         return services;
     }
 

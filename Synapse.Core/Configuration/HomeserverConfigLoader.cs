@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using YamlDotNet.Core;
+using Synapse.RoomVersions;
 using YamlDotNet.RepresentationModel;
 
 namespace Synapse.Configuration;
@@ -136,6 +137,7 @@ public static class HomeserverConfigLoader
             RcRegistration = ReadRateLimit(root, "rc_registration"),
             Logging = root.GetPath("log_config") is { } logConfig ? ReadLogConfig(root, logConfig) : new LoggingOptions(),
             MediaStorePath = root.GetPath("media_store_path"),
+            DefaultRoomVersion = ReadDefaultRoomVersion(root),
             PidFile = root.GetPath("pid_file"),
             SourceFiles = files,
         };
@@ -502,5 +504,19 @@ public static class HomeserverConfigLoader
                 throw new ConfigurationException(file, null, "cannot read the file: " + e.Message, e);
             }
         }
+    }
+
+    private static string ReadDefaultRoomVersion(ConfigSection root)
+    {
+        string? version = root.GetString("default_room_version");
+        if (version is null)
+        {
+            return KnownRoomVersions.Default.Identifier;
+        }
+
+        return KnownRoomVersions.Find(version) is not null
+            ? version
+            : throw root.Error("default_room_version",
+                $"unknown room version '{version}'; known: {string.Join(", ", KnownRoomVersions.All.Keys.Order(StringComparer.Ordinal))}");
     }
 }

@@ -54,6 +54,9 @@ public sealed class HomeserverOptions
     /// <summary><c>log_config</c> (a Synapse/Python logging YAML file) read into levels per category.</summary>
     public LoggingOptions Logging { get; init; } = new();
 
+    /// <summary><c>default_room_version</c>: the version of new rooms when the client does not ask for one.</summary>
+    public string DefaultRoomVersion { get; init; } = "10";
+
     /// <summary><c>media_store_path</c>.</summary>
     public string? MediaStorePath { get; init; }
 

@@ -88,7 +88,7 @@ internal sealed partial class MatrixPipeline
     {
         var resource = context.GetEndpoint()?.Metadata.GetMetadata<MatrixResourceAttribute>();
         var listener = context.Listener();
-        if (resource is not null && listener is not null && !listener.Resources.Contains(resource.Name))
+        if (resource is not null && listener is not null && !resource.Names.Any(listener.Resources.Contains))
         {
             throw new MatrixException(HttpStatusCode.NotFound, ErrorCodes.Unrecognized, "Unrecognized request");
         }
@@ -148,9 +148,12 @@ internal sealed partial class MatrixPipeline
     }
 }
 
-/// <summary>Marks an endpoint with the listener resource (<c>client</c>, <c>federation</c>, ...) that serves it.</summary>
+/// <summary>
+/// Marks an endpoint with the listener resources (<c>client</c>, <c>federation</c>, <c>keys</c>, ...) that serve it;
+/// a listener naming any of them serves the endpoint.
+/// </summary>
 [AttributeUsage(AttributeTargets.Method | AttributeTargets.Class)]
-internal sealed class MatrixResourceAttribute(string name) : Attribute
+internal sealed class MatrixResourceAttribute(params string[] names) : Attribute
 {
-    public string Name { get; } = name;
+    public IReadOnlyList<string> Names { get; } = names;
 }

@@ -25,6 +25,12 @@ internal static class ServerEndpoints
         var admin = app.MapGroup("/_synapse/admin/v1").WithMetadata(new MatrixResourceAttribute("client"));
         admin.MapGet("/register", GetRegisterNonce);
         admin.MapPost("/register", SharedSecretRegisterAsync);
+
+        // Synapse serves the key endpoints on both the "keys" and the "federation" resource.
+        var keys = app.MapGroup("/_matrix/key/v2").WithMetadata(new MatrixResourceAttribute("keys", "federation"));
+        keys.MapGet("/server", GetServerKeys);
+        keys.MapGet("/server/{keyId}", (Rooms.EventSigner signer, HomeserverOptions options, TimeProvider time, string keyId) =>
+            GetServerKeys(signer, options, time));
     }
 
     public static void MapClient(RouteGroupBuilder client)
@@ -42,6 +48,11 @@ internal static class ServerEndpoints
             ? MatrixHttp.Json(new Dictionary<string, object> { ["m.homeserver"] = new { BaseUrl = url.ToString() } })
             : throw MatrixException.NotFound(".well-known not available");
 
+    /// <summary>GET /_matrix/key/v2/server: our signing keys, self-signed, valid for a day.</summary>
+    private static IResult GetServerKeys(Rooms.EventSigner signer, HomeserverOptions options, TimeProvider time) =>
+        MatrixHttp.Json(Crypto.ServerKeys.BuildResponse(Identifiers.ServerName.Parse(options.ServerName), [signer.Key], [],
+            time.GetUtcNow(), TimeSpan.FromDays(1)));
+
     /// <summary>GET /_matrix/client/v3/capabilities</summary>
     private static async Task<IResult> GetCapabilitiesAsync(HttpContext context, HomeserverOptions options)
     {
@@ -53,6 +64,11 @@ internal static class ServerEndpoints
                 ["m.change_password"] = new { Enabled = options.Password.Enabled },
                 ["m.3pid_changes"] = new { Enabled = false },
                 ["m.get_login_token"] = new { Enabled = false },
+                ["m.room_versions"] = new
+                {
+                    Default = options.DefaultRoomVersion,
+                    Available = RoomVersions.KnownRoomVersions.All.ToDictionary(v => v.Key, v => v.Value.IsStable ? "stable" : "unstable"),
+                },
             },
         });
     }

@@ -35,6 +35,12 @@ public static class SynapseHttpExtensions
         services.AddSingleton<AccountService>();
         services.AddSingleton<DeviceService>();
         services.AddSingleton<MatrixPipeline>();
+        services.AddSingleton<Rooms.EventSigner>();
+        services.AddSingleton<Rooms.RoomEventPipeline>();
+        services.AddSingleton<Rooms.IRoomEventWriter>(sp => sp.GetRequiredService<Rooms.RoomEventPipeline>());
+        services.AddSingleton<Rooms.RoomService>();
+        services.AddSingleton<Rooms.RoomQueryService>();
+        services.AddSingleton<Rooms.ClientEventFormatter>();
         services.AddHostedService<UiaSessionCleaner>();
         services.AddRouting();
         return services;
@@ -98,6 +104,7 @@ public static class SynapseHttpExtensions
             ServerEndpoints.MapClient(client);
             AccountEndpoints.Map(client);
             DeviceEndpoints.Map(client);
+            RoomEndpoints.Map(client);
         }
 
         return app;

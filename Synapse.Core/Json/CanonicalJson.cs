@@ -182,7 +182,9 @@ public static class CanonicalJson
 
     private static void WriteNumber(IBufferWriter<byte> output, JsonElement value, bool strict)
     {
-        if (value.TryGetInt64(out long n) && IsPlainInteger(value) && n is >= MinSafeInteger and <= MaxSafeInteger)
+        // Spec example: {"a": -0, "b": 1e10} encodes as {"a":0,"b":10000000000}. A whole number in range is
+        // written as a plain integer whatever its notation.
+        if (TryGetSafeInteger(value, out long n))
         {
             Span<byte> digits = stackalloc byte[20];
             n.TryFormat(digits, out int written, default, System.Globalization.CultureInfo.InvariantCulture);
@@ -198,7 +200,25 @@ public static class CanonicalJson
         output.Write(Encoding.UTF8.GetBytes(value.GetRawText()));
     }
 
-    // "1.0" and "1e2" parse as integers but are not written as one; canonical JSON forbids them in v6+.
+    private static bool TryGetSafeInteger(JsonElement value, out long n)
+    {
+        if (value.TryGetInt64(out n))
+        {
+            return n is >= MinSafeInteger and <= MaxSafeInteger;
+        }
+
+        if (value.TryGetDouble(out double d) && Math.Floor(d) == d && d is >= MinSafeInteger and <= MaxSafeInteger)
+        {
+            n = (long)d;
+            return true;
+        }
+
+        n = 0;
+        return false;
+    }
+
+    // What a JSON parser that distinguishes ints from floats (as the reference implementation's does) reads as
+    // an integer: no fraction, no exponent. Room versions 6+ reject everything else.
     private static bool IsPlainInteger(JsonElement value)
     {
         string raw = value.GetRawText();
@@ -210,7 +230,7 @@ public static class CanonicalJson
             }
         }
 
-        return raw != "-0";
+        return true;
     }
 
     private static void WriteString(IBufferWriter<byte> output, string value)

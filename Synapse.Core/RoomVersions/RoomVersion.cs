@@ -82,7 +82,7 @@ public sealed record RoomVersion
 }
 
 /// <summary>The room versions this server knows.</summary>
-public static class RoomVersions
+public static class KnownRoomVersions
 {
     /// <summary>Version 1.</summary>
     public static readonly RoomVersion V1 = new()

@@ -57,6 +57,12 @@ public interface IAccountStore
     Task<IReadOnlyList<string>> DeleteOtherDevicesAndTokensAsync(UserId userId, DeviceId? keepDevice, long? keepTokenId,
         CancellationToken cancellationToken);
 
+    /// <summary>The user's profile (display name, avatar URL), or null when the user has none.</summary>
+    Task<UserProfile?> GetProfileAsync(UserId userId, CancellationToken cancellationToken);
+
+    /// <summary>Replaces one profile field (<c>displayname</c> or <c>avatar_url</c>); false when the user is unknown.</summary>
+    Task<bool> SetProfileFieldAsync(UserId userId, string field, string? value, CancellationToken cancellationToken);
+
     /// <summary>Records when and from where devices were last seen (a batch from many requests).</summary>
     Task RecordDeviceActivityAsync(IReadOnlyCollection<DeviceActivity> activity, CancellationToken cancellationToken);
 }
@@ -75,6 +81,9 @@ public sealed record AccessTokenOwner(long TokenId, UserId UserId, DeviceId Devi
 /// <summary>A device as the devices API shows it.</summary>
 public sealed record Device(DeviceId DeviceId, string? DisplayName, string? LastSeenIp, long? LastSeenTs,
     string? LastSeenUserAgent);
+
+/// <summary>A user's public profile.</summary>
+public sealed record UserProfile(string? DisplayName, string? AvatarUrl);
 
 /// <summary>The last request seen from a device.</summary>
 public sealed record DeviceActivity(UserId UserId, DeviceId DeviceId, string? Ip, string? UserAgent, long Ts);

@@ -43,6 +43,8 @@ public static partial class HomeserverApp
 
         configureLogging?.Invoke(builder.Logging);
 
+        // A configuration written by hand may name a key file that does not exist yet; Synapse creates it.
+        SigningKeyFile.Generate(options.SigningKeyPath);
         var skipped = builder.WebHost.ConfigureSynapseListeners(options);
         builder.Services.AddSynapseHomeserver(options);
         builder.Services.AddSynapseStorage(options.Database);

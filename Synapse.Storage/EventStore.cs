@@ -1,0 +1,436 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Synapse.Events;
+using Synapse.Json;
+using Synapse.RoomVersions;
+
+namespace Synapse.Storage;
+
+/// <summary><see cref="IEventStore"/> over both engines (docs/events-and-state.md).</summary>
+internal sealed class EventStore : IEventStore
+{
+    private const string EventColumns = """
+        e.json, r.room_version, e.event_id, e.stream_ordering, e.state_group, e.replaces_state,
+        (SELECT MIN(x.event_id) FROM redactions x WHERE x.redacts = e.event_id)
+        FROM events e JOIN rooms r ON r.room_id = e.room_id
+        """;
+
+    private readonly SynapseDatabase _db;
+
+    public EventStore(SynapseDatabase db) => _db = db;
+
+    public Task PersistBatchAsync(EventBatch batch, CancellationToken cancellationToken) =>
+        _db.WriteAsync(async (c, t, ct) =>
+        {
+            if (batch.NewRoom is { } room)
+            {
+                await using var insertRoom = c.Command("""
+                    INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)
+                    VALUES (@id, @version, @creator, @public, @ts)
+                    """, t)
+                    .With("@id", room.RoomId).With("@version", room.RoomVersion).With("@creator", room.Creator)
+                    .With("@public", room.IsPublic).With("@ts", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                await insertRoom.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            foreach (var group in batch.StateGroups)
+            {
+                await using (var insertGroup = c.Command("""
+                    INSERT INTO state_groups (id, room_id, event_id, prev_group, chain_length)
+                    VALUES (@id, @room, @event, @prev, @chain)
+                    """, t)
+                    .With("@id", group.Id).With("@room", batch.RoomId).With("@event", group.EventId)
+                    .With("@prev", group.PrevGroup).With("@chain", group.ChainLength))
+                {
+                    await insertGroup.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await using var entry = c.Command("""
+                    INSERT INTO state_group_entries (state_group, type, state_key, event_id)
+                    VALUES (@group, @type, @key, @event)
+                    """, t).With("@group", group.Id).With("@type", "").With("@key", "").With("@event", "");
+                foreach (var (key, eventId) in group.Entries)
+                {
+                    entry.Parameters["@type"].Value = key.Type;
+                    entry.Parameters["@key"].Value = key.StateKey;
+                    entry.Parameters["@event"].Value = eventId;
+                    await entry.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+            }
+
+            foreach (var e in batch.Events)
+            {
+                await InsertEventAsync(c, t, batch.RoomId, e, ct).ConfigureAwait(false);
+            }
+
+            foreach (var change in batch.CurrentState)
+            {
+                await using var upsert = c.Command("""
+                    INSERT INTO current_state_events (room_id, type, state_key, event_id, membership)
+                    VALUES (@room, @type, @key, @event, @membership)
+                    ON CONFLICT (room_id, type, state_key)
+                    DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership
+                    """, t)
+                    .With("@room", batch.RoomId).With("@type", change.Key.Type).With("@key", change.Key.StateKey)
+                    .With("@event", change.EventId).With("@membership", change.Membership);
+                await upsert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await using (var clear = c.Command("DELETE FROM event_forward_extremities WHERE room_id = @room", t)
+                .With("@room", batch.RoomId))
+            {
+                await clear.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            foreach (string extremity in batch.ForwardExtremities)
+            {
+                await using var insert = c.Command(
+                    "INSERT INTO event_forward_extremities (room_id, event_id) VALUES (@room, @event)", t)
+                    .With("@room", batch.RoomId).With("@event", extremity);
+                await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            return 0;
+        }, cancellationToken);
+
+    private static async Task InsertEventAsync(DbConnection c, DbTransaction t, string roomId, EventToPersist e,
+        CancellationToken ct)
+    {
+        var pdu = e.Pdu;
+        await using (var insert = c.Command("""
+            INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts,
+                                received_ts, state_group, replaces_state, json)
+            VALUES (@stream, @id, @room, @type, @key, @sender, @depth, @ts, @received, @group, @replaces, @json)
+            """, t)
+            .With("@stream", e.StreamOrdering).With("@id", pdu.EventId).With("@room", roomId).With("@type", pdu.Type)
+            .With("@key", pdu.StateKey).With("@sender", pdu.Sender).With("@depth", pdu.Depth)
+            .With("@ts", pdu.OriginServerTs).With("@received", e.ReceivedTs).With("@group", e.StateGroup)
+            .With("@replaces", e.ReplacesState)
+            .With("@json", Encoding.UTF8.GetString(CanonicalJson.Encode(pdu.Json, strict: false))))
+        {
+            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        if (e.Transaction is { } txn)
+        {
+            await using var insertTxn = c.Command("""
+                INSERT INTO event_txn_ids (user_id, device_id, txn_id, room_id, event_id, inserted_ts)
+                VALUES (@user, @device, @txn, @room, @event, @ts)
+                """, t)
+                .With("@user", txn.UserId).With("@device", txn.DeviceId).With("@txn", txn.TxnId).With("@room", roomId)
+                .With("@event", pdu.EventId).With("@ts", e.ReceivedTs);
+            await insertTxn.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        if (pdu.Type == "m.room.redaction" && pdu.Redacts is { } redacts)
+        {
+            await using var insertRedaction = c.Command("INSERT INTO redactions (event_id, redacts) VALUES (@id, @redacts)", t)
+                .With("@id", pdu.EventId).With("@redacts", redacts);
+            await insertRedaction.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        if (e.Relation is { } relation)
+        {
+            await using var insertRelation = c.Command("""
+                INSERT INTO event_relations (event_id, relates_to_id, relation_type, aggregation_key)
+                VALUES (@id, @target, @type, @key)
+                """, t)
+                .With("@id", pdu.EventId).With("@target", relation.RelatesToId).With("@type", relation.RelationType)
+                .With("@key", relation.AggregationKey);
+            await insertRelation.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    public Task<(long StreamOrdering, long StateGroup)> GetMaxIdsAsync(CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command(
+                "SELECT (SELECT COALESCE(MAX(stream_ordering), 0) FROM events), (SELECT COALESCE(MAX(id), 0) FROM state_groups)");
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            return (reader.GetInt64(0), reader.GetInt64(1));
+        }, cancellationToken);
+
+    public Task<RoomRecord?> GetRoomAsync(string roomId, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command("SELECT room_version, creator, is_public FROM rooms WHERE room_id = @id")
+                .With("@id", roomId);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false)
+                ? new RoomRecord(roomId, reader.GetString(0), reader.GetString(1), reader.GetBoolean(2))
+                : null;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredEvent>> GetEventsAsync(IReadOnlyCollection<string> eventIds,
+        CancellationToken cancellationToken)
+    {
+        if (eventIds.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyList<StoredEvent>>([]);
+        }
+
+        return _db.ReadAsync<IReadOnlyList<StoredEvent>>(async (c, ct) =>
+        {
+            var result = new List<StoredEvent>(eventIds.Count);
+            foreach (var chunk in eventIds.Chunk(200))
+            {
+                await using var query = c.Command("SELECT " + EventColumns + " WHERE e.event_id IN (" +
+                    string.Join(",", chunk.Select((_, i) => "@e" + i.ToString(CultureInfo.InvariantCulture))) + ")");
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    query.With("@e" + i.ToString(CultureInfo.InvariantCulture), chunk[i]);
+                }
+
+                result.AddRange(await ReadEventsAsync(query, ct).ConfigureAwait(false));
+            }
+
+            return result;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyDictionary<TypeStateKey, string>> GetCurrentStateIdsAsync(string roomId,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyDictionary<TypeStateKey, string>>(async (c, ct) =>
+        {
+            await using var query = c.Command("SELECT type, state_key, event_id FROM current_state_events WHERE room_id = @room")
+                .With("@room", roomId);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var state = new Dictionary<TypeStateKey, string>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                state[new TypeStateKey(reader.GetString(0), reader.GetString(1))] = reader.GetString(2);
+            }
+
+            return state;
+        }, cancellationToken);
+
+    public Task<IReadOnlyDictionary<TypeStateKey, string>> GetStateGroupAsync(long stateGroup,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyDictionary<TypeStateKey, string>>(async (c, ct) =>
+        {
+            // Walk prev_group links to the snapshot, then apply deltas oldest first.
+            var chain = new List<long>();
+            long? group = stateGroup;
+            while (group is { } g)
+            {
+                chain.Add(g);
+                await using var prev = c.Command("SELECT prev_group FROM state_groups WHERE id = @id").With("@id", g);
+                object? value = await prev.ExecuteScalarAsync(ct).ConfigureAwait(false);
+                group = value is null or DBNull ? null : Convert.ToInt64(value, CultureInfo.InvariantCulture);
+            }
+
+            var state = new Dictionary<TypeStateKey, string>();
+            for (int i = chain.Count - 1; i >= 0; i--)
+            {
+                await using var entries = c.Command(
+                    "SELECT type, state_key, event_id FROM state_group_entries WHERE state_group = @g").With("@g", chain[i]);
+                await using var reader = await entries.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    state[new TypeStateKey(reader.GetString(0), reader.GetString(1))] = reader.GetString(2);
+                }
+            }
+
+            return state;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<string>> GetForwardExtremitiesAsync(string roomId, CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<string>>(async (c, ct) =>
+        {
+            await using var query = c.Command("SELECT event_id FROM event_forward_extremities WHERE room_id = @room ORDER BY event_id")
+                .With("@room", roomId);
+            return await ReadStringsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<string?> FindTransactionAsync(string userId, string deviceId, string txnId, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command(
+                "SELECT event_id FROM event_txn_ids WHERE user_id = @user AND device_id = @device AND txn_id = @txn")
+                .With("@user", userId).With("@device", deviceId).With("@txn", txnId);
+            return await query.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+        }, cancellationToken);
+
+    public Task<IReadOnlyDictionary<string, string>> GetTransactionIdsAsync(IReadOnlyCollection<string> eventIds,
+        string userId, string deviceId, CancellationToken cancellationToken)
+    {
+        if (eventIds.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyDictionary<string, string>>(new Dictionary<string, string>());
+        }
+
+        return _db.ReadAsync<IReadOnlyDictionary<string, string>>(async (c, ct) =>
+        {
+            var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var chunk in eventIds.Chunk(200))
+            {
+                await using var query = c.Command(
+                    "SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = @user AND device_id = @device AND event_id IN (" +
+                    string.Join(",", chunk.Select((_, i) => "@e" + i.ToString(CultureInfo.InvariantCulture))) + ")")
+                    .With("@user", userId).With("@device", deviceId);
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    query.With("@e" + i.ToString(CultureInfo.InvariantCulture), chunk[i]);
+                }
+
+                await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    result[reader.GetString(0)] = reader.GetString(1);
+                }
+            }
+
+            return result;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<StoredEvent>> GetRoomEventsAsync(string roomId, TopologicalPosition from, bool backwards,
+        TopologicalPosition? until, int limit, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            // Positions are boundaries: backwards returns events before `from`, forwards events at or after it.
+            string range = backwards
+                ? "(e.depth < @fd OR (e.depth = @fd AND e.stream_ordering < @fs))"
+                : "(e.depth > @fd OR (e.depth = @fd AND e.stream_ordering >= @fs))";
+            if (until is not null)
+            {
+                range += backwards
+                    ? " AND (e.depth > @td OR (e.depth = @td AND e.stream_ordering >= @ts))"
+                    : " AND (e.depth < @td OR (e.depth = @td AND e.stream_ordering < @ts))";
+            }
+
+            string order = backwards ? "DESC" : "ASC";
+            await using var query = c.Command("SELECT " + EventColumns + " WHERE e.room_id = @room AND " + range +
+                $" ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT @limit")
+                .With("@room", roomId).With("@fd", from.Depth).With("@fs", from.StreamOrdering).With("@limit", limit);
+            if (until is { } u)
+            {
+                query.With("@td", u.Depth).With("@ts", u.StreamOrdering);
+            }
+
+            return await ReadEventsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<TopologicalPosition?> GetPositionAsync(string eventId, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command("SELECT depth, stream_ordering FROM events WHERE event_id = @id").With("@id", eventId);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false)
+                ? new TopologicalPosition(reader.GetInt64(0), reader.GetInt64(1))
+                : (TopologicalPosition?)null;
+        }, cancellationToken);
+
+    public Task<TopologicalPosition?> GetPositionAtStreamAsync(string roomId, long streamOrdering,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command("""
+                SELECT depth, stream_ordering FROM events WHERE room_id = @room AND stream_ordering <= @s
+                ORDER BY stream_ordering DESC LIMIT 1
+                """).With("@room", roomId).With("@s", streamOrdering);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false)
+                ? new TopologicalPosition(reader.GetInt64(0), reader.GetInt64(1))
+                : (TopologicalPosition?)null;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<string>> GetRoomsForUserAsync(string userId, IReadOnlyCollection<string> memberships,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<string>>(async (c, ct) =>
+        {
+            var names = memberships.Select((_, i) => "@m" + i.ToString(CultureInfo.InvariantCulture)).ToList();
+            await using var query = c.Command($"""
+                SELECT room_id FROM current_state_events
+                WHERE state_key = @user AND type = 'm.room.member' AND membership IN ({string.Join(",", names)})
+                ORDER BY room_id
+                """).With("@user", userId);
+            int i = 0;
+            foreach (string membership in memberships)
+            {
+                query.With(names[i++], membership);
+            }
+
+            return await ReadStringsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredEvent>> GetStateHistoryAsync(string roomId, string type, string stateKey,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command("SELECT " + EventColumns +
+                " WHERE e.state_key = @key AND e.type = @type AND e.room_id = @room ORDER BY e.depth, e.stream_ordering")
+                .With("@key", stateKey).With("@type", type).With("@room", roomId);
+            return await ReadEventsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredEvent>> GetRelationsAsync(string eventId, string? relationType, string? eventType,
+        TopologicalPosition? from, int limit, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            var position = from ?? TopologicalPosition.End;
+            // Optional filters are added to the text rather than passed as NULL: PostgreSQL cannot type "@p IS NULL".
+            string filters = (relationType is null ? "" : " AND rel.relation_type = @relType")
+                + (eventType is null ? "" : " AND e.type = @eventType");
+            await using var query = c.Command("SELECT " + EventColumns + """
+                 JOIN event_relations rel ON rel.event_id = e.event_id
+                WHERE rel.relates_to_id = @target
+                  AND (e.depth < @fd OR (e.depth = @fd AND e.stream_ordering < @fs))
+                """ + filters + " ORDER BY e.depth DESC, e.stream_ordering DESC LIMIT @limit")
+                .With("@target", eventId).With("@fd", position.Depth).With("@fs", position.StreamOrdering).With("@limit", limit);
+            if (relationType is not null)
+            {
+                query.With("@relType", relationType);
+            }
+
+            if (eventType is not null)
+            {
+                query.With("@eventType", eventType);
+            }
+            return await ReadEventsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<StoredEvent?> GetEventByTimestampAsync(string roomId, long timestamp, bool forwards,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            string sql = forwards
+                ? "SELECT " + EventColumns + " WHERE e.room_id = @room AND e.origin_server_ts >= @ts ORDER BY e.origin_server_ts ASC, e.stream_ordering ASC LIMIT 1"
+                : "SELECT " + EventColumns + " WHERE e.room_id = @room AND e.origin_server_ts <= @ts ORDER BY e.origin_server_ts DESC, e.stream_ordering DESC LIMIT 1";
+            await using var query = c.Command(sql).With("@room", roomId).With("@ts", timestamp);
+            var events = await ReadEventsAsync(query, ct).ConfigureAwait(false);
+            return events.Count > 0 ? events[0] : null;
+        }, cancellationToken);
+
+    private static async Task<IReadOnlyList<StoredEvent>> ReadEventsAsync(DbCommand query, CancellationToken ct)
+    {
+        await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var events = new List<StoredEvent>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var version = KnownRoomVersions.Find(reader.GetString(1))
+                ?? throw new InvalidOperationException($"Unknown room version '{reader.GetString(1)}' in the database.");
+            using var document = JsonDocument.Parse(reader.GetString(0));
+            var pdu = Pdu.Create(document.RootElement.Clone(), version, reader.GetString(2));
+            events.Add(new StoredEvent(pdu, reader.GetInt64(3), reader.GetInt64(4), reader.GetNullableString(5),
+                reader.GetNullableString(6)));
+        }
+
+        return events;
+    }
+
+    private static async Task<IReadOnlyList<string>> ReadStringsAsync(DbCommand query, CancellationToken ct)
+    {
+        await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var values = new List<string>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values;
+    }
+}
