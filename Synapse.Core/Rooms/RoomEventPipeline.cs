@@ -132,7 +132,9 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
             ?? throw new InvalidOperationException($"Room {roomId} has unknown version {room.RoomVersion}.");
         var ids = await _store.GetCurrentStateIdsAsync(roomId, cancellationToken).ConfigureAwait(false);
         var events = await _store.GetEventsAsync(ids.Values.ToList(), cancellationToken).ConfigureAwait(false);
-        var byId = events.ToDictionary(e => e.Pdu.EventId, e => e.Pdu, StringComparer.Ordinal);
+        // Auth reads state events as they are now: a redacted power levels event has lost its content.
+        var byId = events.ToDictionary(e => e.Pdu.EventId, e => e.RedactedBy is null ? e.Pdu : Redacted(e.Pdu),
+            StringComparer.Ordinal);
         var state = new Dictionary<TypeStateKey, Pdu>(ids.Count);
         foreach (var (key, id) in ids)
         {
@@ -421,6 +423,18 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
             state.ChainLength = 0;
         }
 
+        if (pdu.Type == "m.room.redaction" && pdu.Redacts is { } redacted)
+        {
+            foreach (var (key, current) in state.State)
+            {
+                if (current.EventId == redacted)
+                {
+                    state.State[key] = Redacted(current);
+                    break;
+                }
+            }
+        }
+
         if (state.IsNew && pdu.Type == "m.room.create")
         {
             batch.NewRoom = new RoomRecord(pdu.RoomId, state.Version.Identifier, pdu.Sender, state.IsPublic);
@@ -431,6 +445,9 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
         batch.Events.Add(new EventToPersist(pdu, Interlocked.Increment(ref _lastStreamOrdering), state.StateGroup, replaces,
             now, draft.Transaction, ReadRelation(pdu)));
     }
+
+    private static Pdu Redacted(Pdu pdu) =>
+        Pdu.Create(JsonSerializer.SerializeToElement(Redaction.Redact(pdu.Json, pdu.RoomVersion)), pdu.RoomVersion, pdu.EventId);
 
     private static EventRelation? ReadRelation(Pdu pdu)
     {

@@ -244,11 +244,6 @@ internal sealed class RoomService
             await EnsureLocalUserAsync(target, cancellationToken).ConfigureAwait(false);
         }
 
-        if (membership == "leave" && target != requester.UserId && reason is null)
-        {
-            // A kick or unban; fall through to the auth rules for the power checks.
-        }
-
         var content = await MemberContentAsync(membership, target, reason, cancellationToken).ConfigureAwait(false);
         var events = await _writer.WriteAsync(
             [new EventDraft(room.RoomId, "m.room.member", target.Value, requester.UserId.Value, content)], cancellationToken)

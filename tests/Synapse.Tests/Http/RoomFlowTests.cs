@@ -263,4 +263,31 @@ public sealed class RoomFlowTests
             Assert.True(c.ErrCode == body.GetProperty("errcode").GetString(), $"{c.Method} {c.Path}: got {body}");
         }
     }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task RedactedPowerLevels_AuthUsesRedactedContent_InviteLevelFallsToDefault(DatabaseEngine engine)
+    {
+        var (server, alice, bob) = await StartAsync(engine);
+        await using var serverScope = server;
+        var carol = await server.RegisterAsync("carol");
+        var (_, created) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new { preset = "public_chat", room_version = "10" });
+        string roomId = created.GetProperty("room_id").GetString()!;
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/join/{roomId}", bob.AccessToken, new { })).Status);
+
+        // public_chat sets invite to 50; Bob has 0.
+        var (denied, deniedBody) = await server.SendAsync(HttpMethod.Post, $"{V3}/rooms/{roomId}/invite", bob.AccessToken, new { user_id = carol.UserId });
+        Assert.Equal(403, denied);
+        Assert.Contains("invite", deniedBody.GetProperty("error").GetString(), StringComparison.OrdinalIgnoreCase);
+
+        // In v10 redaction keeps users/ban/kick/redact/... but strips "invite", which falls back to its default 0.
+        var (_, powerLevels) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/state/m.room.power_levels?format=event", alice.AccessToken);
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Put,
+            $"{V3}/rooms/{roomId}/redact/{powerLevels.GetProperty("event_id").GetString()}/r1", alice.AccessToken, new { })).Status);
+
+        var (allowed, allowedBody) = await server.SendAsync(HttpMethod.Post, $"{V3}/rooms/{roomId}/invite", bob.AccessToken, new { user_id = carol.UserId });
+        Assert.True(allowed == 200, allowedBody.ToString());
+        var (_, served) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/state/m.room.power_levels", alice.AccessToken);
+        Assert.False(served.TryGetProperty("invite", out _));
+        Assert.Equal(100, served.GetProperty("users").GetProperty(alice.UserId).GetInt32());
+    }
 }
