@@ -433,4 +433,196 @@ internal sealed class EventStore : IEventStore
 
         return values;
     }
+
+    /// <summary>The condition "the event under <paramref name="alias"/> is not redacted".</summary>
+    private static string NotRedacted(string alias) =>
+        $"NOT EXISTS (SELECT 1 FROM redactions x WHERE x.redacts = {alias}.event_id)";
+
+    public Task<IReadOnlyList<StoredEvent>> GetRelationChildrenAsync(IReadOnlyCollection<string> parentIds,
+        IReadOnlyCollection<string> relationTypes, CancellationToken cancellationToken)
+    {
+        if (parentIds.Count == 0 || relationTypes.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyList<StoredEvent>>([]);
+        }
+
+        return _db.ReadAsync<IReadOnlyList<StoredEvent>>(async (c, ct) =>
+        {
+            var result = new List<StoredEvent>();
+            foreach (var chunk in parentIds.Chunk(200))
+            {
+                await using var query = c.Command("SELECT " + EventColumns + $"""
+                     JOIN event_relations rel ON rel.event_id = e.event_id
+                     JOIN events p ON p.event_id = rel.relates_to_id
+                    WHERE rel.relates_to_id IN ({InList(chunk.Length, "p")}) AND rel.relation_type IN ({InList(relationTypes.Count, "t")})
+                      AND p.room_id = e.room_id AND {NotRedacted("e")}
+                    ORDER BY e.depth, e.stream_ordering
+                    """);
+                WithList(query, "p", chunk);
+                WithList(query, "t", relationTypes);
+                result.AddRange(await ReadEventsAsync(query, ct).ConfigureAwait(false));
+            }
+
+            return result;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyDictionary<string, (long Count, bool Participated, string LatestEventId)>> GetThreadSummariesAsync(
+        IReadOnlyCollection<string> rootIds, string? userId, CancellationToken cancellationToken)
+    {
+        if (rootIds.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyDictionary<string, (long, bool, string)>>(
+                new Dictionary<string, (long, bool, string)>());
+        }
+
+        return _db.ReadAsync<IReadOnlyDictionary<string, (long Count, bool Participated, string LatestEventId)>>(async (c, ct) =>
+        {
+            var result = new Dictionary<string, (long, bool, string)>(StringComparer.Ordinal);
+            foreach (var chunk in rootIds.Chunk(200))
+            {
+                await using var query = c.Command($"""
+                    SELECT rel.relates_to_id, COUNT(*), SUM(CASE WHEN e.sender = @user THEN 1 ELSE 0 END),
+                           (SELECT r2.event_id FROM event_relations r2 JOIN events e2 ON e2.event_id = r2.event_id
+                             WHERE r2.relates_to_id = rel.relates_to_id AND r2.relation_type = 'm.thread'
+                               AND e2.room_id = p.room_id AND {NotRedacted("e2")}
+                             ORDER BY e2.depth DESC, e2.stream_ordering DESC LIMIT 1)
+                      FROM event_relations rel
+                      JOIN events e ON e.event_id = rel.event_id
+                      JOIN events p ON p.event_id = rel.relates_to_id
+                     WHERE rel.relates_to_id IN ({InList(chunk.Length, "p")}) AND rel.relation_type = 'm.thread'
+                       AND e.room_id = p.room_id AND {NotRedacted("e")}
+                     GROUP BY rel.relates_to_id, p.room_id
+                    """).With("@user", userId ?? "");
+                WithList(query, "p", chunk);
+                await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    result[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2) > 0, reader.GetString(3));
+                }
+            }
+
+            return result;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<StoredEvent>> GetRelationsPageAsync(string roomId, string parentId, string? relationType,
+        string? eventType, TopologicalPosition from, bool backwards, TopologicalPosition? until, int limit, int maxDepth,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            // Every hop of the walk obeys the same filters: a matching event reached only through a non-matching one is
+            // not a relation of the parent (Spec: Client-Server API, "Relationships API").
+            string hop = " AND c.room_id = @room AND " + NotRedacted("c")
+                + (relationType is null ? "" : " AND rel.relation_type = @relType")
+                + (eventType is null ? "" : " AND c.type = @eventType");
+            string range = backwards
+                ? "(e.depth < @fd OR (e.depth = @fd AND e.stream_ordering < @fs))"
+                : "(e.depth > @fd OR (e.depth = @fd AND e.stream_ordering >= @fs))";
+            if (until is not null)
+            {
+                range += backwards
+                    ? " AND (e.depth > @td OR (e.depth = @td AND e.stream_ordering >= @ts))"
+                    : " AND (e.depth < @td OR (e.depth = @td AND e.stream_ordering < @ts))";
+            }
+
+            string order = backwards ? "DESC" : "ASC";
+            await using var query = c.Command($"""
+                WITH RECURSIVE tree (event_id, hops) AS (
+                    SELECT rel.event_id, 1 FROM event_relations rel JOIN events c ON c.event_id = rel.event_id
+                     WHERE rel.relates_to_id = @parent{hop}
+                    UNION ALL
+                    SELECT rel.event_id, t.hops + 1 FROM tree t
+                      JOIN event_relations rel ON rel.relates_to_id = t.event_id
+                      JOIN events c ON c.event_id = rel.event_id
+                     WHERE t.hops < @maxDepth{hop}
+                )
+                SELECT {EventColumns}
+                 WHERE e.event_id IN (SELECT event_id FROM tree) AND {range}
+                 ORDER BY e.depth {order}, e.stream_ordering {order} LIMIT @limit
+                """)
+                .With("@parent", parentId).With("@room", roomId).With("@maxDepth", maxDepth)
+                .With("@fd", from.Depth).With("@fs", from.StreamOrdering).With("@limit", limit);
+            if (relationType is not null)
+            {
+                query.With("@relType", relationType);
+            }
+
+            if (eventType is not null)
+            {
+                query.With("@eventType", eventType);
+            }
+
+            if (until is { } u)
+            {
+                query.With("@td", u.Depth).With("@ts", u.StreamOrdering);
+            }
+
+            return await ReadEventsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<(string RootId, TopologicalPosition Latest)>> GetThreadRootsAsync(string roomId, string? participant,
+        TopologicalPosition before, int limit, CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<(string, TopologicalPosition)>>(async (c, ct) =>
+        {
+            string participated = participant is null ? "" : """
+                 AND (p.sender = @user OR EXISTS (
+                      SELECT 1 FROM event_relations r2 JOIN events e2 ON e2.event_id = r2.event_id
+                       WHERE r2.relates_to_id = t.root AND r2.relation_type = 'm.thread' AND e2.sender = @user
+                         AND e2.room_id = @room))
+                """;
+            await using var query = c.Command($"""
+                SELECT t.root, t.depth, t.stream FROM (
+                    SELECT rel.relates_to_id AS root, e.depth AS depth, e.stream_ordering AS stream,
+                           ROW_NUMBER() OVER (PARTITION BY rel.relates_to_id ORDER BY e.depth DESC, e.stream_ordering DESC) AS n
+                      FROM event_relations rel JOIN events e ON e.event_id = rel.event_id
+                     WHERE rel.relation_type = 'm.thread' AND e.room_id = @room
+                       AND {NotRedacted("e")}
+                ) t JOIN events p ON p.event_id = t.root
+                WHERE t.n = 1 AND p.room_id = @room AND (t.depth < @fd OR (t.depth = @fd AND t.stream < @fs)){participated}
+                ORDER BY t.depth DESC, t.stream DESC LIMIT @limit
+                """)
+                .With("@room", roomId).With("@fd", before.Depth).With("@fs", before.StreamOrdering).With("@limit", limit);
+            if (participant is not null)
+            {
+                query.With("@user", participant);
+            }
+
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var roots = new List<(string, TopologicalPosition)>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                roots.Add((reader.GetString(0), new TopologicalPosition(reader.GetInt64(1), reader.GetInt64(2))));
+            }
+
+            return roots;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredEvent>> GetEventsByTimestampAsync(string roomId, long timestamp, long streamOrdering,
+        bool forwards, int limit, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            string sql = "SELECT " + EventColumns + (forwards
+                ? " WHERE e.room_id = @room AND (e.origin_server_ts > @ts OR (e.origin_server_ts = @ts AND e.stream_ordering > @s))"
+                  + " ORDER BY e.origin_server_ts ASC, e.stream_ordering ASC LIMIT @limit"
+                : " WHERE e.room_id = @room AND (e.origin_server_ts < @ts OR (e.origin_server_ts = @ts AND e.stream_ordering < @s))"
+                  + " ORDER BY e.origin_server_ts DESC, e.stream_ordering DESC LIMIT @limit");
+            await using var query = c.Command(sql).With("@room", roomId).With("@ts", timestamp).With("@s", streamOrdering)
+                .With("@limit", limit);
+            return await ReadEventsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    /// <summary>Parameter names <c>@{prefix}0, @{prefix}1, …</c> for an <c>IN (…)</c> list.</summary>
+    private static string InList(int count, string prefix) =>
+        string.Join(",", Enumerable.Range(0, count).Select(i => "@" + prefix + i.ToString(CultureInfo.InvariantCulture)));
+
+    private static void WithList(DbCommand query, string prefix, IEnumerable<string> values)
+    {
+        int i = 0;
+        foreach (string value in values)
+        {
+            query.With("@" + prefix + i.ToString(CultureInfo.InvariantCulture), value);
+            i++;
+        }
+    }
 }

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Synapse.Storage;
 
 /// <summary><see cref="IRoomDirectoryStore"/> over both engines.</summary>
@@ -73,6 +75,51 @@ internal sealed class RoomDirectoryStore : IRoomDirectoryStore
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
                 rooms.Add(reader.GetString(0));
+            }
+
+            return rooms;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<PublishedRoom>> GetPublishedRoomsAsync(IReadOnlyCollection<string> stateTypes,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<PublishedRoom>>(async (c, ct) =>
+        {
+            // One row per (room, shown state event); rooms without any of those events still appear once.
+            string types = stateTypes.Count == 0
+                ? "NULL"
+                : string.Join(", ", Enumerable.Range(0, stateTypes.Count).Select(i => "@t" + i.ToString(CultureInfo.InvariantCulture)));
+            await using var query = c.Command($"""
+                SELECT r.room_id,
+                       (SELECT COUNT(*) FROM current_state_events m
+                        WHERE m.room_id = r.room_id AND m.type = 'm.room.member' AND m.membership = 'join'),
+                       s.type, s.event_id
+                FROM rooms r
+                LEFT JOIN current_state_events s ON s.room_id = r.room_id AND s.state_key = '' AND s.type IN ({types})
+                WHERE r.is_public = @yes
+                ORDER BY r.room_id
+                """).With("@yes", true);
+            int index = 0;
+            foreach (string type in stateTypes)
+            {
+                query.With("@t" + index++.ToString(CultureInfo.InvariantCulture), type);
+            }
+
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var rooms = new List<PublishedRoom>();
+            Dictionary<string, string>? state = null;
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                string roomId = reader.GetString(0);
+                if (rooms.Count == 0 || rooms[^1].RoomId != roomId)
+                {
+                    state = new Dictionary<string, string>(StringComparer.Ordinal);
+                    rooms.Add(new PublishedRoom(roomId, reader.GetInt64(1), state));
+                }
+
+                if (!reader.IsDBNull(2))
+                {
+                    state![reader.GetString(2)] = reader.GetString(3);
+                }
             }
 
             return rooms;

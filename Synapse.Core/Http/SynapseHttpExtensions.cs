@@ -41,6 +41,11 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Rooms.RoomService>();
         services.AddSingleton<Rooms.RoomQueryService>();
         services.AddSingleton<Rooms.ClientEventFormatter>();
+        services.AddSingleton<ProfileService>();
+        services.AddSingleton<Rooms.RoomUpgradeService>();
+        services.AddSingleton<Rooms.DirectoryService>();
+        services.AddSingleton<Rooms.RelationsService>();
+        services.AddSingleton<Rooms.TimestampLookupService>();
         services.AddHostedService<UiaSessionCleaner>();
         services.AddRouting();
         return services;
@@ -105,7 +110,14 @@ public static class SynapseHttpExtensions
             AccountEndpoints.Map(client);
             DeviceEndpoints.Map(client);
             RoomEndpoints.Map(client);
+            ProfileEndpoints.Map(client);
+            RoomUpgradeEndpoints.Map(client);
+            DirectoryEndpoints.Map(client);
         }
+
+        // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).
+        var v1 = app.MapGroup("/_matrix/client/v1").WithMetadata(new MatrixResourceAttribute("client"));
+        RelationEndpoints.MapV1(v1);
 
         return app;
     }

@@ -66,6 +66,43 @@ public interface IEventStore
 
     /// <summary>The event closest to a timestamp in the given direction, or null.</summary>
     Task<StoredEvent?> GetEventByTimestampAsync(string roomId, long timestamp, bool forwards, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The children of <paramref name="parentIds"/> with one of <paramref name="relationTypes"/>, oldest first: events in
+    /// the parent's room whose <c>m.relates_to</c> points at it and that are not redacted (a redaction breaks the relation).
+    /// One query per 200 parents, for bundled aggregations.
+    /// </summary>
+    Task<IReadOnlyList<StoredEvent>> GetRelationChildrenAsync(IReadOnlyCollection<string> parentIds,
+        IReadOnlyCollection<string> relationTypes, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// For each thread root of <paramref name="rootIds"/> that has unredacted <c>m.thread</c> children in its room: their
+    /// number, whether <paramref name="userId"/> sent one of them, and the topologically latest of them.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, (long Count, bool Participated, string LatestEventId)>> GetThreadSummariesAsync(
+        IReadOnlyCollection<string> rootIds, string? userId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// One page of the unredacted events of <paramref name="roomId"/> relating to <paramref name="parentId"/>, directly or,
+    /// up to <paramref name="maxDepth"/> hops, through other relations; <paramref name="relationType"/> and
+    /// <paramref name="eventType"/> apply to every hop. Positions are boundaries as in <see cref="GetRoomEventsAsync"/>.
+    /// </summary>
+    Task<IReadOnlyList<StoredEvent>> GetRelationsPageAsync(string roomId, string parentId, string? relationType, string? eventType,
+        TopologicalPosition from, bool backwards, TopologicalPosition? until, int limit, int maxDepth, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Thread roots of a room ordered by their latest unredacted <c>m.thread</c> child, newest first, starting before
+    /// <paramref name="before"/>; only threads <paramref name="participant"/> took part in (sent the root or a reply) when given.
+    /// </summary>
+    Task<IReadOnlyList<(string RootId, TopologicalPosition Latest)>> GetThreadRootsAsync(string roomId, string? participant,
+        TopologicalPosition before, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Events of a room ordered by (origin_server_ts, stream ordering), strictly after (<paramref name="forwards"/>) or
+    /// strictly before the key (<paramref name="timestamp"/>, <paramref name="streamOrdering"/>).
+    /// </summary>
+    Task<IReadOnlyList<StoredEvent>> GetEventsByTimestampAsync(string roomId, long timestamp, long streamOrdering, bool forwards,
+        int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>A room's row.</summary>
