@@ -138,6 +138,7 @@ public static class HomeserverConfigLoader
             Logging = root.GetPath("log_config") is { } logConfig ? ReadLogConfig(root, logConfig) : new LoggingOptions(),
             MediaStorePath = root.GetPath("media_store_path"),
             DefaultRoomVersion = ReadDefaultRoomVersion(root),
+            OldSigningKeys = ReadOldSigningKeys(root),
             PidFile = root.GetPath("pid_file"),
             SourceFiles = files,
         };
@@ -518,5 +519,44 @@ public static class HomeserverConfigLoader
             ? version
             : throw root.Error("default_room_version",
                 $"unknown room version '{version}'; known: {string.Join(", ", KnownRoomVersions.All.Keys.Order(StringComparer.Ordinal))}");
+    }
+
+    /// <summary>
+    /// Synapse's <c>old_signing_keys: {"ed25519:id": {key: base64, expired_ts: ms}}</c>: retired keys still
+    /// published so that others can check events we signed with them.
+    /// </summary>
+    private static List<Crypto.OldVerifyKey> ReadOldSigningKeys(ConfigSection root)
+    {
+        var section = root.GetSection("old_signing_keys");
+        if (section is null)
+        {
+            return [];
+        }
+
+        var keys = new List<Crypto.OldVerifyKey>();
+        foreach (string keyId in section.Keys)
+        {
+            var entry = section.RequireSection(keyId);
+            if (!keyId.StartsWith("ed25519:", StringComparison.Ordinal) || keyId.Length == "ed25519:".Length)
+            {
+                throw section.Error(keyId, "old signing key IDs look like 'ed25519:<version>'");
+            }
+
+            string publicKey = entry.RequireString("key");
+            if (!Crypto.UnpaddedBase64.TryDecode(publicKey, out byte[]? bytes) || bytes.Length != 32)
+            {
+                throw entry.Error("key", "expected the unpadded base64 of a 32-byte ed25519 public key");
+            }
+
+            long expired = (long)entry.GetNumber("expired_ts", -1, 0, exclusive: false);
+            if (expired < 0)
+            {
+                throw entry.Error("expired_ts", "expected the time the key was retired, in milliseconds since the epoch");
+            }
+
+            keys.Add(new Crypto.OldVerifyKey(keyId, Crypto.UnpaddedBase64.Encode(bytes), expired));
+        }
+
+        return keys;
     }
 }

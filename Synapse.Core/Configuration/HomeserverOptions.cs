@@ -57,6 +57,9 @@ public sealed class HomeserverOptions
     /// <summary><c>default_room_version</c>: the version of new rooms when the client does not ask for one.</summary>
     public string DefaultRoomVersion { get; init; } = "10";
 
+    /// <summary><c>old_signing_keys</c>: retired verify keys published under <c>old_verify_keys</c>.</summary>
+    public IReadOnlyList<Crypto.OldVerifyKey> OldSigningKeys { get; init; } = [];
+
     /// <summary><c>media_store_path</c>.</summary>
     public string? MediaStorePath { get; init; }
 

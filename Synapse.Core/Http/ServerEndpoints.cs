@@ -50,7 +50,7 @@ internal static class ServerEndpoints
 
     /// <summary>GET /_matrix/key/v2/server: our signing keys, self-signed, valid for a day.</summary>
     private static IResult GetServerKeys(Rooms.EventSigner signer, HomeserverOptions options, TimeProvider time) =>
-        MatrixHttp.Json(Crypto.ServerKeys.BuildResponse(Identifiers.ServerName.Parse(options.ServerName), [signer.Key], [],
+        MatrixHttp.Json(Crypto.ServerKeys.BuildResponse(Identifiers.ServerName.Parse(options.ServerName), [signer.Key], options.OldSigningKeys,
             time.GetUtcNow(), TimeSpan.FromDays(1)));
 
     /// <summary>GET /_matrix/client/v3/capabilities</summary>

@@ -245,6 +245,11 @@ internal sealed class RoomService
         }
 
         var content = await MemberContentAsync(membership, target, reason, cancellationToken).ConfigureAwait(false);
+        if (membership == "join" && await FindJoinAuthoriserAsync(room, requester.UserId.Value, cancellationToken).ConfigureAwait(false) is { } authoriser)
+        {
+            content["join_authorised_via_users_server"] = authoriser;
+        }
+
         var events = await _writer.WriteAsync(
             [new EventDraft(room.RoomId, "m.room.member", target.Value, requester.UserId.Value, content)], cancellationToken)
             .ConfigureAwait(false);
@@ -329,6 +334,53 @@ internal sealed class RoomService
 
         ValidateRoomId(roomIdOrAlias);
         return roomIdOrAlias;
+    }
+
+    /// <summary>
+    /// Restricted rooms (v8+, <c>restricted</c> / <c>knock_restricted</c>): a user who is not invited or joined may
+    /// join when they are in one of the rooms the join rule allows; the join then names a local member who may
+    /// invite, and our signature on the event vouches for it. Returns null when no authoriser is needed or none
+    /// qualifies (the auth rules then give the precise refusal).
+    /// </summary>
+    /// <remarks>Spec: Client-Server API, "Restricted rooms"; room versions 8+, auth rule for joins.</remarks>
+    private async Task<string?> FindJoinAuthoriserAsync(RoomRecord room, string userId, CancellationToken cancellationToken)
+    {
+        var version = KnownRoomVersions.Find(room.RoomVersion)!;
+        if (!version.RestrictedJoinRule)
+        {
+            return null;
+        }
+
+        var ids = await _events.GetCurrentStateIdsAsync(room.RoomId, cancellationToken).ConfigureAwait(false);
+        var keys = ids.Where(kv => kv.Key.Type is "m.room.join_rules" or "m.room.power_levels" or "m.room.create"
+            || (kv.Key.Type == "m.room.member" && kv.Key.StateKey.EndsWith(":" + _options.ServerName, StringComparison.Ordinal)));
+        var state = (await _events.GetEventsAsync(keys.Select(kv => kv.Value).ToList(), cancellationToken).ConfigureAwait(false))
+            .ToDictionary(e => new TypeStateKey(e.Pdu.Type, e.Pdu.StateKey!), e => e.Pdu);
+        if (!state.TryGetValue(new TypeStateKey("m.room.join_rules", ""), out var joinRules)
+            || joinRules.ContentString("join_rule") is not ("restricted" or "knock_restricted")
+            || (state.TryGetValue(new TypeStateKey("m.room.member", userId), out var own) && own.ContentString("membership") is "join" or "invite"))
+        {
+            return null;
+        }
+
+        var allowedRooms = joinRules.Content.TryGetProperty("allow", out var allow) && allow.ValueKind == JsonValueKind.Array
+            ? allow.EnumerateArray()
+                .Where(a => a.ValueKind == JsonValueKind.Object && a.OptionalString("type") == "m.room_membership")
+                .Select(a => a.OptionalString("room_id")).OfType<string>().ToList()
+            : [];
+        var userRooms = await _events.GetRoomsForUserAsync(userId, ["join"], cancellationToken).ConfigureAwait(false);
+        if (!allowedRooms.Any(userRooms.Contains))
+        {
+            return null;
+        }
+
+        var levels = PowerLevels.FromState(state, version);
+        return state.Values
+            .Where(m => m.Type == "m.room.member" && m.ContentString("membership") == "join" && levels.UserLevel(m.StateKey!) >= levels.Invite)
+            .OrderByDescending(m => levels.UserLevel(m.StateKey!))
+            .ThenBy(m => m.StateKey, StringComparer.Ordinal)
+            .Select(m => m.StateKey)
+            .FirstOrDefault();
     }
 
     private async Task<string?> CurrentMembershipAsync(string roomId, string userId, CancellationToken cancellationToken)

@@ -290,4 +290,36 @@ public sealed class RoomFlowTests
         Assert.False(served.TryGetProperty("invite", out _));
         Assert.Equal(100, served.GetProperty("users").GetProperty(alice.UserId).GetInt32());
     }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task RestrictedRoom_MemberOfAllowedRoomJoins_OthersRefused(DatabaseEngine engine)
+    {
+        var (server, alice, bob) = await StartAsync(engine);
+        await using var serverScope = server;
+        var carol = await server.RegisterAsync("carol");
+        var (_, space) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new { preset = "public_chat" });
+        string spaceId = space.GetProperty("room_id").GetString()!;
+        var (_, restricted) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new
+        {
+            room_version = "10",
+            initial_state = new[]
+            {
+                new
+                {
+                    type = "m.room.join_rules", state_key = "",
+                    content = new { join_rule = "restricted", allow = new[] { new { type = "m.room_membership", room_id = spaceId } } },
+                },
+            },
+        });
+        string roomId = restricted.GetProperty("room_id").GetString()!;
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/join/{spaceId}", bob.AccessToken, new { })).Status);
+
+        var (bobStatus, bobBody) = await server.SendAsync(HttpMethod.Post, $"{V3}/join/{roomId}", bob.AccessToken, new { });
+        var (carolStatus, _) = await server.SendAsync(HttpMethod.Post, $"{V3}/join/{roomId}", carol.AccessToken, new { });
+
+        Assert.True(bobStatus == 200, bobBody.ToString());
+        Assert.Equal(403, carolStatus);
+        var (_, member) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/state/m.room.member/{bob.UserId}", bob.AccessToken);
+        Assert.Equal(alice.UserId, member.GetProperty("join_authorised_via_users_server").GetString());
+    }
 }

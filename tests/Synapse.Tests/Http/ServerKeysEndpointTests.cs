@@ -40,4 +40,20 @@ public sealed class ServerKeysEndpointTests
             versions.GetProperty("available").EnumerateObject().Select(p => p.Name).Order());
         Assert.All(versions.GetProperty("available").EnumerateObject(), p => Assert.Equal("stable", p.Value.GetString()));
     }
+
+    [Fact]
+    public async Task KeyServer_OldSigningKeys_ArePublishedWithExpiry()
+    {
+        await using var server = await TestHomeserver.StartAsync(DatabaseEngine.Sqlite, o => new HomeserverOptions
+        {
+            ServerName = o.ServerName, Listeners = o.Listeners, Database = o.Database, SigningKeyPath = o.SigningKeyPath,
+            OldSigningKeys = [new OldVerifyKey("ed25519:old1", "XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI", 1600000000000)],
+        });
+
+        var (_, body) = await server.SendAsync(HttpMethod.Get, "/_matrix/key/v2/server");
+
+        var old = body.GetProperty("old_verify_keys").GetProperty("ed25519:old1");
+        Assert.Equal("XGX0JRS2Af3be3knz2fBiRbApjm2Dh61gXDJA8kcJNI", old.GetProperty("key").GetString());
+        Assert.Equal(1600000000000, old.GetProperty("expired_ts").GetInt64());
+    }
 }
