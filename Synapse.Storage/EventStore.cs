@@ -291,16 +291,7 @@ internal sealed class EventStore : IEventStore
         TopologicalPosition? until, int limit, CancellationToken cancellationToken) =>
         _db.ReadAsync(async (c, ct) =>
         {
-            // Positions are boundaries: backwards returns events before `from`, forwards events at or after it.
-            string range = backwards
-                ? "(e.depth < @fd OR (e.depth = @fd AND e.stream_ordering < @fs))"
-                : "(e.depth > @fd OR (e.depth = @fd AND e.stream_ordering >= @fs))";
-            if (until is not null)
-            {
-                range += backwards
-                    ? " AND (e.depth > @td OR (e.depth = @td AND e.stream_ordering >= @ts))"
-                    : " AND (e.depth < @td OR (e.depth = @td AND e.stream_ordering < @ts))";
-            }
+            string range = TopologicalRange(backwards, until is not null);
 
             string order = backwards ? "DESC" : "ASC";
             await using var query = c.Command("SELECT " + EventColumns + " WHERE e.room_id = @room AND " + range +
@@ -367,43 +358,24 @@ internal sealed class EventStore : IEventStore
             return await ReadEventsAsync(query, ct).ConfigureAwait(false);
         }, cancellationToken);
 
-    public Task<IReadOnlyList<StoredEvent>> GetRelationsAsync(string eventId, string? relationType, string? eventType,
-        TopologicalPosition? from, int limit, CancellationToken cancellationToken) =>
-        _db.ReadAsync(async (c, ct) =>
+    /// <summary>
+    /// The SQL condition for a page in topological order. Positions are boundaries: backwards selects events before
+    /// <c>@fd/@fs</c> (and at or after <c>@td/@ts</c>), forwards events at or after it (and before the bound).
+    /// </summary>
+    private static string TopologicalRange(bool backwards, bool bounded)
+    {
+        string range = backwards
+            ? "(e.depth < @fd OR (e.depth = @fd AND e.stream_ordering < @fs))"
+            : "(e.depth > @fd OR (e.depth = @fd AND e.stream_ordering >= @fs))";
+        if (bounded)
         {
-            var position = from ?? TopologicalPosition.End;
-            // Optional filters are added to the text rather than passed as NULL: PostgreSQL cannot type "@p IS NULL".
-            string filters = (relationType is null ? "" : " AND rel.relation_type = @relType")
-                + (eventType is null ? "" : " AND e.type = @eventType");
-            await using var query = c.Command("SELECT " + EventColumns + """
-                 JOIN event_relations rel ON rel.event_id = e.event_id
-                WHERE rel.relates_to_id = @target
-                  AND (e.depth < @fd OR (e.depth = @fd AND e.stream_ordering < @fs))
-                """ + filters + " ORDER BY e.depth DESC, e.stream_ordering DESC LIMIT @limit")
-                .With("@target", eventId).With("@fd", position.Depth).With("@fs", position.StreamOrdering).With("@limit", limit);
-            if (relationType is not null)
-            {
-                query.With("@relType", relationType);
-            }
+            range += backwards
+                ? " AND (e.depth > @td OR (e.depth = @td AND e.stream_ordering >= @ts))"
+                : " AND (e.depth < @td OR (e.depth = @td AND e.stream_ordering < @ts))";
+        }
 
-            if (eventType is not null)
-            {
-                query.With("@eventType", eventType);
-            }
-            return await ReadEventsAsync(query, ct).ConfigureAwait(false);
-        }, cancellationToken);
-
-    public Task<StoredEvent?> GetEventByTimestampAsync(string roomId, long timestamp, bool forwards,
-        CancellationToken cancellationToken) =>
-        _db.ReadAsync(async (c, ct) =>
-        {
-            string sql = forwards
-                ? "SELECT " + EventColumns + " WHERE e.room_id = @room AND e.origin_server_ts >= @ts ORDER BY e.origin_server_ts ASC, e.stream_ordering ASC LIMIT 1"
-                : "SELECT " + EventColumns + " WHERE e.room_id = @room AND e.origin_server_ts <= @ts ORDER BY e.origin_server_ts DESC, e.stream_ordering DESC LIMIT 1";
-            await using var query = c.Command(sql).With("@room", roomId).With("@ts", timestamp);
-            var events = await ReadEventsAsync(query, ct).ConfigureAwait(false);
-            return events.Count > 0 ? events[0] : null;
-        }, cancellationToken);
+        return range;
+    }
 
     private static async Task<IReadOnlyList<StoredEvent>> ReadEventsAsync(DbCommand query, CancellationToken ct)
     {
@@ -516,15 +488,7 @@ internal sealed class EventStore : IEventStore
             string hop = " AND c.room_id = @room AND " + NotRedacted("c")
                 + (relationType is null ? "" : " AND rel.relation_type = @relType")
                 + (eventType is null ? "" : " AND c.type = @eventType");
-            string range = backwards
-                ? "(e.depth < @fd OR (e.depth = @fd AND e.stream_ordering < @fs))"
-                : "(e.depth > @fd OR (e.depth = @fd AND e.stream_ordering >= @fs))";
-            if (until is not null)
-            {
-                range += backwards
-                    ? " AND (e.depth > @td OR (e.depth = @td AND e.stream_ordering >= @ts))"
-                    : " AND (e.depth < @td OR (e.depth = @td AND e.stream_ordering < @ts))";
-            }
+            string range = TopologicalRange(backwards, until is not null);
 
             string order = backwards ? "DESC" : "ASC";
             await using var query = c.Command($"""

@@ -113,8 +113,7 @@ internal sealed class RoomService
             }
         }
 
-        string roomId = "!" + RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 18)
-            + ":" + _options.ServerName;
+        string roomId = NewRoomId(_options.ServerName);
         string creator = requester.UserId.Value;
         var drafts = new List<EventDraft>();
 
@@ -428,7 +427,12 @@ internal sealed class RoomService
         }
     }
 
-    private async Task<JsonObject> MemberContentAsync(string membership, UserId user, string? reason,
+    /// <summary>A new room ID: <c>!</c>, 18 random letters, <c>:server_name</c>.</summary>
+    internal static string NewRoomId(string serverName) =>
+        "!" + RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 18) + ":" + serverName;
+
+    /// <summary>Member event content with the user's profile (for local users joining, invited or knocking).</summary>
+    internal async Task<JsonObject> MemberContentAsync(string membership, UserId user, string? reason,
         CancellationToken cancellationToken)
     {
         var content = new JsonObject { ["membership"] = membership };

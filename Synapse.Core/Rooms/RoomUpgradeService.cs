@@ -35,7 +35,7 @@ internal sealed partial class RoomUpgradeService
     private readonly IRoomEventWriter _writer;
     private readonly IEventStore _events;
     private readonly IRoomDirectoryStore _directory;
-    private readonly IAccountStore _accounts;
+    private readonly RoomService _rooms;
     private readonly ILogger<RoomUpgradeService> _logger;
 
     // Upgrades of one room run one at a time, so two concurrent requests (a double click) do not interleave
@@ -43,13 +43,13 @@ internal sealed partial class RoomUpgradeService
     private readonly SemaphoreSlim[] _locks = [.. Enumerable.Range(0, 16).Select(_ => new SemaphoreSlim(1, 1))];
 
     public RoomUpgradeService(HomeserverOptions options, IRoomEventWriter writer, IEventStore events, IRoomDirectoryStore directory,
-        IAccountStore accounts, ILogger<RoomUpgradeService> logger)
+        RoomService rooms, ILogger<RoomUpgradeService> logger)
     {
         _options = options;
         _writer = writer;
         _events = events;
         _directory = directory;
-        _accounts = accounts;
+        _rooms = rooms;
         _logger = logger;
     }
 
@@ -85,8 +85,7 @@ internal sealed partial class RoomUpgradeService
                 throw MatrixException.Forbidden("You do not have the power to upgrade this room");
             }
 
-            string newRoomId = "!" + RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", 18)
-                + ":" + _options.ServerName;
+            string newRoomId = RoomService.NewRoomId(_options.ServerName);
             var drafts = await BuildReplacementAsync(requester.UserId, roomId, newRoomId, version, oldVersion, room.IsPublic, state,
                 cancellationToken).ConfigureAwait(false);
             await _writer.WriteAsync(drafts, cancellationToken).ConfigureAwait(false);
@@ -154,7 +153,7 @@ internal sealed partial class RoomUpgradeService
         var drafts = new List<EventDraft>
         {
             new(newRoomId, "m.room.create", "", user, create) { NewRoomVersion = version, NewRoomIsPublic = isPublic },
-            new(newRoomId, "m.room.member", user, user, await JoinContentAsync(upgrader, cancellationToken).ConfigureAwait(false)),
+            new(newRoomId, "m.room.member", user, user, await _rooms.MemberContentAsync("join", upgrader, null, cancellationToken).ConfigureAwait(false)),
         };
 
         var copied = new List<EventDraft>();
@@ -359,25 +358,6 @@ internal sealed partial class RoomUpgradeService
         return result;
 
         static long Clamp(long level) => Math.Clamp(level, CanonicalJson.MinSafeInteger, CanonicalJson.MaxSafeInteger);
-    }
-
-    private async Task<JsonObject> JoinContentAsync(UserId user, CancellationToken cancellationToken)
-    {
-        var content = new JsonObject { ["membership"] = "join" };
-        if (await _accounts.GetProfileAsync(user, cancellationToken).ConfigureAwait(false) is { } profile)
-        {
-            if (profile.DisplayName is not null)
-            {
-                content["displayname"] = profile.DisplayName;
-            }
-
-            if (profile.AvatarUrl is not null)
-            {
-                content["avatar_url"] = profile.AvatarUrl;
-            }
-        }
-
-        return content;
     }
 
     /// <summary>

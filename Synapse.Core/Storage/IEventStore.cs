@@ -60,13 +60,6 @@ public interface IEventStore
     Task<IReadOnlyList<StoredEvent>> GetStateHistoryAsync(string roomId, string type, string stateKey,
         CancellationToken cancellationToken);
 
-    /// <summary>Events relating to <paramref name="eventId"/>, newest first, optionally of one relation and event type.</summary>
-    Task<IReadOnlyList<StoredEvent>> GetRelationsAsync(string eventId, string? relationType, string? eventType,
-        TopologicalPosition? from, int limit, CancellationToken cancellationToken);
-
-    /// <summary>The event closest to a timestamp in the given direction, or null.</summary>
-    Task<StoredEvent?> GetEventByTimestampAsync(string roomId, long timestamp, bool forwards, CancellationToken cancellationToken);
-
     /// <summary>
     /// The children of <paramref name="parentIds"/> with one of <paramref name="relationTypes"/>, oldest first: events in
     /// the parent's room whose <c>m.relates_to</c> points at it and that are not redacted (a redaction breaks the relation).

@@ -122,9 +122,9 @@ public sealed class EventStoreTests
 
         Assert.Equal(new TopologicalPosition(3, 3), await store.GetPositionAsync("$e3", default));
         Assert.Equal(new TopologicalPosition(4, 4), await store.GetPositionAtStreamAsync(Room, 4, default));
-        Assert.Equal("$e3", (await store.GetEventByTimestampAsync(Room, 2500, forwards: true, default))!.Pdu.EventId);
-        Assert.Equal("$e2", (await store.GetEventByTimestampAsync(Room, 2500, forwards: false, default))!.Pdu.EventId);
-        Assert.Null(await store.GetEventByTimestampAsync(Room, 99_000, forwards: true, default));
+        Assert.Equal(["$e3", "$e4"], (await store.GetEventsByTimestampAsync(Room, 2500, 0, forwards: true, 2, default)).Select(e => e.Pdu.EventId));
+        Assert.Equal(["$e2", "$e1"], (await store.GetEventsByTimestampAsync(Room, 2500, long.MaxValue, forwards: false, 5, default)).Select(e => e.Pdu.EventId));
+        Assert.Empty(await store.GetEventsByTimestampAsync(Room, 99_000, 0, forwards: true, 5, default));
     }
 
     [Theory, ClassData(typeof(Engines))]
@@ -152,9 +152,11 @@ public sealed class EventStoreTests
 
         Assert.Equal("$redaction", (await store.GetEventsAsync(["$edit"], default))[0].RedactedBy);
         Assert.Null((await store.GetEventsAsync(["$msg"], default))[0].RedactedBy);
-        Assert.Equal(["$like", "$edit"], (await store.GetRelationsAsync("$msg", null, null, null, 10, default)).Select(e => e.Pdu.EventId));
-        Assert.Equal(["$like"], (await store.GetRelationsAsync("$msg", "m.annotation", "m.reaction", null, 10, default)).Select(e => e.Pdu.EventId));
-        Assert.Empty(await store.GetRelationsAsync("$msg", "m.annotation", "m.room.message", null, 10, default));
+        // The redacted edit no longer counts as a relation.
+        Assert.Equal(["$like"], (await store.GetRelationsPageAsync(Room, "$msg", null, null, TopologicalPosition.End, true, null, 10, 1, default)).Select(e => e.Pdu.EventId));
+        Assert.Equal(["$like"], (await store.GetRelationsPageAsync(Room, "$msg", "m.annotation", "m.reaction", TopologicalPosition.End, true, null, 10, 1, default)).Select(e => e.Pdu.EventId));
+        Assert.Empty(await store.GetRelationsPageAsync(Room, "$msg", "m.annotation", "m.room.message", TopologicalPosition.End, true, null, 10, 1, default));
+        Assert.Equal(["$like"], (await store.GetRelationChildrenAsync(["$msg"], ["m.annotation", "m.replace"], default)).Select(e => e.Pdu.EventId));
         Assert.Equal([Room], await store.GetRoomsForUserAsync(Alice, ["join"], default));
         Assert.Empty(await store.GetRoomsForUserAsync(Alice, ["invite", "leave"], default));
         Assert.Equal(["$join"], (await store.GetStateHistoryAsync(Room, "m.room.member", Alice, default)).Select(e => e.Pdu.EventId));
