@@ -322,4 +322,70 @@ public sealed class RoomFlowTests
         var (_, member) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/state/m.room.member/{bob.UserId}", bob.AccessToken);
         Assert.Equal(alice.UserId, member.GetProperty("join_authorised_via_users_server").GetString());
     }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task Knock_InKnockRoom_ThenInvitedAndJoined_RefusedInV6(DatabaseEngine engine)
+    {
+        var (server, alice, bob) = await StartAsync(engine);
+        await using var serverScope = server;
+        var knockRule = new[] { new { type = "m.room.join_rules", state_key = "", content = new { join_rule = "knock" } } };
+        var (_, created) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new { room_version = "7", initial_state = knockRule });
+        string roomId = created.GetProperty("room_id").GetString()!;
+
+        var (knockStatus, knocked) = await server.SendAsync(HttpMethod.Post, $"{V3}/knock/{roomId}", bob.AccessToken, new { reason = "let me in" });
+        Assert.True(knockStatus == 200, knocked.ToString());
+        Assert.Equal(roomId, knocked.GetProperty("room_id").GetString());
+        var (_, member) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/state/m.room.member/{bob.UserId}", alice.AccessToken);
+        Assert.Equal("knock", member.GetProperty("membership").GetString());
+        Assert.Equal("let me in", member.GetProperty("reason").GetString());
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/rooms/{roomId}/invite", alice.AccessToken, new { user_id = bob.UserId })).Status);
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/join/{roomId}", bob.AccessToken, new { })).Status);
+
+        // Room version 6 has no knocking: the join rule is not "knock" there, so the knock is refused.
+        var (_, old) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new { room_version = "6", initial_state = knockRule });
+        var (oldStatus, _) = await server.SendAsync(HttpMethod.Post, $"{V3}/knock/{old.GetProperty("room_id").GetString()}", bob.AccessToken, new { });
+        Assert.Equal(403, oldStatus);
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task MembersAt_EarlierToken_ShowsMembershipOfThatTime(DatabaseEngine engine)
+    {
+        var (server, alice, bob) = await StartAsync(engine);
+        await using var serverScope = server;
+        var (_, created) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new { preset = "public_chat" });
+        string roomId = created.GetProperty("room_id").GetString()!;
+        string beforeBob = await SendTextAsync(server, alice, roomId, "before bob");
+        var (_, context) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/context/{beforeBob}?limit=0", alice.AccessToken);
+        string at = context.GetProperty("end").GetString()!;
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/join/{roomId}", bob.AccessToken, new { })).Status);
+
+        var (_, now) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/members", alice.AccessToken);
+        var (atStatus, then) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/members?at={Uri.EscapeDataString(at)}", alice.AccessToken);
+
+        Assert.Equal(2, now.GetProperty("chunk").GetArrayLength());
+        Assert.Equal(200, atStatus);
+        Assert.Equal([alice.UserId], then.GetProperty("chunk").EnumerateArray().Select(m => m.GetProperty("state_key").GetString()));
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task Messages_LazyLoadMembers_ReturnsOnlySendersMemberEvents(DatabaseEngine engine)
+    {
+        var (server, alice, bob) = await StartAsync(engine);
+        await using var serverScope = server;
+        var carol = await server.RegisterAsync("carol");
+        var (_, created) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new { preset = "public_chat" });
+        string roomId = created.GetProperty("room_id").GetString()!;
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/join/{roomId}", bob.AccessToken, new { })).Status);
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/join/{roomId}", carol.AccessToken, new { })).Status);
+        await SendTextAsync(server, bob, roomId, "only bob speaks");
+
+        string filter = Uri.EscapeDataString("""{"lazy_load_members":true,"types":["m.room.message"]}""");
+        var (status, page) = await server.SendAsync(HttpMethod.Get, $"{V3}/rooms/{roomId}/messages?dir=b&limit=1&filter={filter}", alice.AccessToken);
+
+        Assert.Equal(200, status);
+        Assert.Equal("only bob speaks", page.GetProperty("chunk")[0].GetProperty("content").GetProperty("body").GetString());
+        var state = page.GetProperty("state").EnumerateArray().ToList();
+        Assert.Equal([bob.UserId], state.Select(e => e.GetProperty("state_key").GetString()));
+        Assert.All(state, e => Assert.Equal("m.room.member", e.GetProperty("type").GetString()));
+    }
 }
