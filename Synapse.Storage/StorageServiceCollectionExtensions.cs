@@ -19,8 +19,14 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IUserInteractiveAuthStore, UserInteractiveAuthStore>();
         services.AddSingleton<IEventStore, EventStore>();
         services.AddSingleton<IRoomDirectoryStore, RoomDirectoryStore>();
+        AddStreamLoader(services, Streams.StreamNames.Events, "SELECT COALESCE(MAX(stream_ordering), 0) FROM events");
         return services;
     }
+
+    /// <summary>Registers the loader of a stream kept in a table: the SQL returns its highest position.</summary>
+    private static void AddStreamLoader(IServiceCollection services, string stream, string sql) =>
+        services.AddSingleton<Streams.IStreamPositionLoader>(sp =>
+            new SqlStreamPositionLoader(sp.GetRequiredService<SynapseDatabase>(), stream, sql));
 
     /// <summary>
     /// Creates or upgrades the schema. Throws <see cref="SchemaTooNewException"/> when the database

@@ -35,6 +35,9 @@ public static class SynapseHttpExtensions
         services.AddSingleton<AccountService>();
         services.AddSingleton<DeviceService>();
         services.AddSingleton<MatrixPipeline>();
+        services.AddSingleton<Streams.StreamBus>();
+        services.AddSingleton<Streams.StreamRegistry>();
+        services.AddSingleton<Streams.SyncNotifier>();
         services.AddSingleton<Rooms.EventSigner>();
         services.AddSingleton<Rooms.RoomEventPipeline>();
         services.AddSingleton<Rooms.IRoomEventWriter>(sp => sp.GetRequiredService<Rooms.RoomEventPipeline>());

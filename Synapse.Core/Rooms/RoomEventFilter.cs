@@ -11,6 +11,10 @@ internal sealed class RoomEventFilter
 {
     public static readonly RoomEventFilter Empty = new();
 
+    public IReadOnlyList<string>? Rooms { get; private init; }
+
+    public IReadOnlyList<string> NotRooms { get; private init; } = [];
+
     public IReadOnlyList<string>? Types { get; private init; }
 
     public IReadOnlyList<string> NotTypes { get; private init; } = [];
@@ -64,6 +68,8 @@ internal sealed class RoomEventFilter
 
         return new RoomEventFilter
         {
+            Rooms = Strings(root, "rooms"),
+            NotRooms = Strings(root, "not_rooms") ?? [],
             Types = Strings(root, "types"),
             NotTypes = Strings(root, "not_types") ?? [],
             Senders = Strings(root, "senders"),
@@ -74,6 +80,14 @@ internal sealed class RoomEventFilter
             IncludeRedundantMembers = Bool(root, "include_redundant_members") ?? false,
         };
     }
+
+    /// <summary>Whether events of this room pass the <c>rooms</c> / <c>not_rooms</c> parts.</summary>
+    public bool MatchesRoom(string roomId) => !NotRooms.Contains(roomId) && (Rooms is null || Rooms.Contains(roomId));
+
+    /// <summary>The type/sender parts for an event given as (type, sender), e.g. ephemeral or account data.</summary>
+    public bool Matches(string type, string? sender) =>
+        !NotTypes.Any(t => TypeMatches(t, type)) && (Types is null || Types.Any(t => TypeMatches(t, type)))
+        && (sender is null || (!NotSenders.Contains(sender) && (Senders is null || Senders.Contains(sender))));
 
     public bool Matches(Pdu pdu)
     {

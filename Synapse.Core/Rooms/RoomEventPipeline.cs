@@ -11,6 +11,7 @@ using Synapse.Events;
 using Synapse.Json;
 using Synapse.RoomVersions;
 using Synapse.Storage;
+using Synapse.Streams;
 
 namespace Synapse.Rooms;
 
@@ -35,23 +36,21 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
     private readonly EventSigner _signer;
     private readonly TimeProvider _time;
     private readonly ILogger<RoomEventPipeline> _logger;
+    private readonly StreamRegistry _streams;
     private readonly ConcurrentDictionary<string, RoomQueue> _queues = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _idsLoaded = new(1, 1);
-    private long _lastStreamOrdering = -1;
     private long _lastStateGroup = -1;
 
     public RoomEventPipeline(IEventStore store, HomeserverOptions options, EventSigner signer, TimeProvider time,
-        ILogger<RoomEventPipeline> logger)
+        StreamRegistry streams, ILogger<RoomEventPipeline> logger)
     {
         _store = store;
         _options = options;
         _signer = signer;
         _time = time;
+        _streams = streams;
         _logger = logger;
     }
-
-    /// <summary>Raised after each committed batch, in commit order per room (the sync notifier listens here).</summary>
-    public event Action<IReadOnlyList<EventToPersist>>? Persisted;
 
     public async Task<IReadOnlyList<Pdu>> WriteAsync(IReadOnlyList<EventDraft> drafts, CancellationToken cancellationToken)
     {
@@ -99,7 +98,7 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
 
     private async Task EnsureIdsLoadedAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Read(ref _lastStreamOrdering) >= 0)
+        if (Interlocked.Read(ref _lastStateGroup) >= 0)
         {
             return;
         }
@@ -107,11 +106,10 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
         await _idsLoaded.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_lastStreamOrdering < 0)
+            if (_lastStateGroup < 0)
             {
-                var (stream, group) = await _store.GetMaxIdsAsync(cancellationToken).ConfigureAwait(false);
-                _lastStateGroup = group;
-                Interlocked.Exchange(ref _lastStreamOrdering, stream);
+                var (_, group) = await _store.GetMaxIdsAsync(cancellationToken).ConfigureAwait(false);
+                Interlocked.Exchange(ref _lastStateGroup, group);
             }
         }
         finally
@@ -210,11 +208,17 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
             }
         }
 
+        var eventStream = _streams[StreamNames.Events];
+        foreach (long abandoned in batch.Abandoned)
+        {
+            eventStream.Complete(abandoned, []);
+        }
+
         if (batch.Events.Count == 0)
         {
-            foreach (var (write, events) in accepted)
+            foreach (var (write, built) in accepted)
             {
-                write.Completion.TrySetResult(events);
+                write.Completion.TrySetResult(built);
             }
 
             return;
@@ -228,6 +232,11 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
         {
             Log.PersistFailed(_logger, queue.RoomId, batch.Events.Count, e);
             queue.Snapshot = null;
+            foreach (var persisted in batch.Events)
+            {
+                eventStream.Complete(persisted.StreamOrdering, []);
+            }
+
             foreach (var (write, _) in accepted)
             {
                 write.Completion.TrySetException(e);
@@ -238,10 +247,14 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
 
         working!.IsNew = false;
         queue.Snapshot = working;
-        Persisted?.Invoke(batch.Events);
-        foreach (var (write, events) in accepted)
+        foreach (var persisted in batch.Events)
         {
-            write.Completion.TrySetResult(events);
+            eventStream.Complete(persisted.StreamOrdering, [StreamRow(persisted.Pdu)]);
+        }
+
+        foreach (var (write, built) in accepted)
+        {
+            write.Completion.TrySetResult(built);
         }
     }
 
@@ -442,8 +455,26 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
 
         state.Extremities = [pdu.EventId];
         state.MaxDepth = pdu.Depth;
-        batch.Events.Add(new EventToPersist(pdu, Interlocked.Increment(ref _lastStreamOrdering), state.StateGroup, replaces,
+        batch.Events.Add(new EventToPersist(pdu, _streams[StreamNames.Events].Allocate(), state.StateGroup, replaces,
             now, draft.Transaction, ReadRelation(pdu)));
+    }
+
+    /// <summary>The events stream row: enough for a consumer to route it (and, over replication, to fetch it).</summary>
+    private static StreamRow StreamRow(Pdu pdu)
+    {
+        var data = new JsonObject { ["event_id"] = pdu.EventId, ["room_id"] = pdu.RoomId, ["type"] = pdu.Type, ["sender"] = pdu.Sender };
+        List<string> keys = [NotifierKey.Room(pdu.RoomId)];
+        if (pdu.StateKey is { } stateKey)
+        {
+            data["state_key"] = stateKey;
+            if (pdu.Type == "m.room.member")
+            {
+                data["membership"] = pdu.ContentString("membership");
+                keys.Add(NotifierKey.User(stateKey));
+            }
+        }
+
+        return new StreamRow(data, keys);
     }
 
     private static Pdu Redacted(Pdu pdu) =>
@@ -476,8 +507,12 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
         public (int Events, int Groups, Dictionary<TypeStateKey, CurrentStateChange> State, RoomRecord? Room) Mark() =>
             (Events.Count, StateGroups.Count, new Dictionary<TypeStateKey, CurrentStateChange>(CurrentState), NewRoom);
 
+        /// <summary>Stream positions of events that were built and then rolled back: completed without rows.</summary>
+        public List<long> Abandoned { get; } = [];
+
         public void Rollback((int Events, int Groups, Dictionary<TypeStateKey, CurrentStateChange> State, RoomRecord? Room) mark)
         {
+            Abandoned.AddRange(Events.Skip(mark.Events).Select(e => e.StreamOrdering));
             Events.RemoveRange(mark.Events, Events.Count - mark.Events);
             StateGroups.RemoveRange(mark.Groups, StateGroups.Count - mark.Groups);
             CurrentState.Clear();

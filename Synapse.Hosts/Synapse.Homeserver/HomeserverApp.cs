@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Synapse.Configuration;
 using Synapse.Http;
 using Synapse.Storage;
+using Synapse.Streams;
 
 namespace Synapse.Homeserver;
 
@@ -64,6 +65,7 @@ public static partial class HomeserverApp
         try
         {
             await app.Services.MigrateSynapseDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            await app.Services.InitializeSynapseStreamsAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
