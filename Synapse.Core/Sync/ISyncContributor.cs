@@ -14,6 +14,15 @@ internal interface ISyncContributor
     Task ContributeAsync(SyncContext context, SyncResponseBuilder response, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Told about every /sync request before it is answered (presence uses it: a syncing user is online, and
+/// <c>set_presence</c> sets their state).
+/// </summary>
+internal interface ISyncActivityListener
+{
+    Task OnSyncAsync(Requester requester, string? setPresence, CancellationToken cancellationToken);
+}
+
 /// <summary>What a response is being built for.</summary>
 internal sealed class SyncContext
 {
@@ -99,6 +108,16 @@ internal sealed class SyncResponseBuilder
             HasUpdates |= _left.Add(userId);
         }
     }
+
+    /// <summary>
+    /// Positions to put in <c>next_batch</c> below <see cref="SyncContext.Now"/>: a contributor that delivered only part
+    /// of its stream (to-device messages are paged) caps its position so the rest comes in the next response.
+    /// </summary>
+    public Dictionary<string, long> PositionCaps { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Delivers <paramref name="stream"/> only up to <paramref name="position"/> in this response.</summary>
+    public void CapPosition(string stream, long position) =>
+        PositionCaps[stream] = PositionCaps.TryGetValue(stream, out long existing) ? Math.Min(existing, position) : position;
 
     /// <summary>Counts of unclaimed one-time keys per algorithm for the requesting device (always sent).</summary>
     public void SetOneTimeKeyCounts(JsonObject counts) => _oneTimeKeyCounts = counts;

@@ -1,0 +1,22 @@
+CREATE TABLE account_data (
+    user_id   TEXT NOT NULL,
+    room_id   TEXT NOT NULL DEFAULT '',
+    type      TEXT NOT NULL,
+    content   TEXT NOT NULL,
+    stream_id BIGINT NOT NULL,
+    PRIMARY KEY (user_id, room_id, type)
+);
+CREATE INDEX account_data_stream ON account_data (user_id, stream_id);
+
+CREATE TABLE receipts (
+    room_id      TEXT NOT NULL,
+    receipt_type TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    thread_id    TEXT NOT NULL DEFAULT '',
+    event_id     TEXT NOT NULL,
+    data         TEXT NOT NULL,
+    stream_id    BIGINT NOT NULL,
+    PRIMARY KEY (room_id, receipt_type, user_id, thread_id)
+);
+CREATE INDEX receipts_stream ON receipts (stream_id);
+CREATE INDEX receipts_room_stream ON receipts (room_id, stream_id);
