@@ -348,6 +348,65 @@ internal sealed class EventStore : IEventStore
             return await ReadStringsAsync(query, ct).ConfigureAwait(false);
         }, cancellationToken);
 
+    public Task<IReadOnlyList<UserMembership>> GetMembershipsForUserAsync(string userId, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command("""
+                SELECT s.room_id, s.membership, s.event_id, e.stream_ordering
+                FROM current_state_events s JOIN events e ON e.event_id = s.event_id
+                WHERE s.state_key = @user AND s.type = 'm.room.member'
+                ORDER BY s.room_id
+                """).With("@user", userId);
+            return await ReadMembershipsAsync(query, ct).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<UserMembership>> GetMembershipChangesAsync(string userId, long after, long upTo,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<UserMembership>>(async (c, ct) =>
+        {
+            await using var query = c.Command("""
+                SELECT room_id, json, event_id, stream_ordering FROM events
+                WHERE state_key = @user AND type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo
+                ORDER BY stream_ordering
+                """).With("@user", userId).With("@after", after).With("@upTo", upTo);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var changes = new List<UserMembership>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                using var json = JsonDocument.Parse(reader.GetString(1));
+                string membership = json.RootElement.GetProperty("content").TryGetProperty("membership", out var m)
+                    && m.ValueKind == JsonValueKind.String ? m.GetString()! : "leave";
+                changes.Add(new UserMembership(reader.GetString(0), membership, reader.GetString(2), reader.GetInt64(3)));
+            }
+
+            return changes;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredEvent>> GetRoomEventsByStreamAsync(string roomId, long after, long upTo, int limit,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<StoredEvent>>(async (c, ct) =>
+        {
+            await using var query = c.Command("SELECT " + EventColumns + """
+                 WHERE e.room_id = @room AND e.stream_ordering > @after AND e.stream_ordering <= @upTo
+                ORDER BY e.stream_ordering DESC LIMIT @limit
+                """).With("@room", roomId).With("@after", after).With("@upTo", upTo).With("@limit", limit);
+            var newestFirst = await ReadEventsAsync(query, ct).ConfigureAwait(false);
+            return newestFirst.Reverse().ToList();
+        }, cancellationToken);
+
+    private static async Task<IReadOnlyList<UserMembership>> ReadMembershipsAsync(DbCommand query, CancellationToken ct)
+    {
+        await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var memberships = new List<UserMembership>();
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            memberships.Add(new UserMembership(reader.GetString(0), reader.GetNullableString(1) ?? "leave", reader.GetString(2),
+                reader.GetInt64(3)));
+        }
+
+        return memberships;
+    }
+
     public Task<IReadOnlyList<StoredEvent>> GetStateHistoryAsync(string roomId, string type, string stateKey,
         CancellationToken cancellationToken) =>
         _db.ReadAsync(async (c, ct) =>

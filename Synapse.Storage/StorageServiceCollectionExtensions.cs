@@ -19,6 +19,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IUserInteractiveAuthStore, UserInteractiveAuthStore>();
         services.AddSingleton<IEventStore, EventStore>();
         services.AddSingleton<IRoomDirectoryStore, RoomDirectoryStore>();
+        services.AddSingleton<IFilterStore, FilterStore>();
         AddStreamLoader(services, Streams.StreamNames.Events, "SELECT COALESCE(MAX(stream_ordering), 0) FROM events");
         return services;
     }

@@ -38,6 +38,7 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.StreamBus>();
         services.AddSingleton<Streams.StreamRegistry>();
         services.AddSingleton<Streams.SyncNotifier>();
+        services.AddSingleton<Sync.SyncService>();
         services.AddSingleton<Rooms.EventSigner>();
         services.AddSingleton<Rooms.RoomEventPipeline>();
         services.AddSingleton<Rooms.IRoomEventWriter>(sp => sp.GetRequiredService<Rooms.RoomEventPipeline>());
@@ -116,6 +117,7 @@ public static class SynapseHttpExtensions
             ProfileEndpoints.Map(client);
             RoomUpgradeEndpoints.Map(client);
             DirectoryEndpoints.Map(client);
+            SyncEndpoints.Map(client);
         }
 
         // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).

@@ -25,10 +25,14 @@ internal static class PaginationToken
                 return new TopologicalPosition(depth, stream);
             }
         }
-        else if (token.Length > 1 && token[0] == 's'
-            && long.TryParse(token.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out long stream))
+        else if (token.Length > 1 && token[0] == 's')
         {
-            return await atStream(stream).ConfigureAwait(false);
+            // A whole sync token (s{events}_{typing}_...) is accepted too: clients pass next_batch here.
+            int end = token.IndexOf('_', StringComparison.Ordinal);
+            if (long.TryParse(token.AsSpan(1, (end < 0 ? token.Length : end) - 1), NumberStyles.None, CultureInfo.InvariantCulture, out long stream))
+            {
+                return await atStream(stream).ConfigureAwait(false);
+            }
         }
 
         throw MatrixException.InvalidParam($"Invalid pagination token '{token}'");

@@ -63,7 +63,9 @@ internal sealed class RoomEventFilter
         int? limit = null;
         if (root.TryGetProperty("limit", out var l) && l.ValueKind != JsonValueKind.Null)
         {
-            limit = l.TryGetInt32(out int n) && n > 0 ? n : throw MatrixException.BadJson("Filter 'limit' must be a positive integer");
+            limit = l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out int n) && n > 0
+                ? n
+                : throw MatrixException.BadJson("Filter 'limit' must be a positive integer");
         }
 
         return new RoomEventFilter

@@ -53,6 +53,19 @@ public interface IEventStore
     Task<IReadOnlyList<string>> GetRoomsForUserAsync(string userId, IReadOnlyCollection<string> memberships,
         CancellationToken cancellationToken);
 
+    /// <summary>The user's current membership in every room where they have one: (room, membership, member event).</summary>
+    Task<IReadOnlyList<UserMembership>> GetMembershipsForUserAsync(string userId, CancellationToken cancellationToken);
+
+    /// <summary>The user's membership events with stream ordering in (<paramref name="after"/>, <paramref name="upTo"/>], oldest first.</summary>
+    Task<IReadOnlyList<UserMembership>> GetMembershipChangesAsync(string userId, long after, long upTo, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The newest <paramref name="limit"/> events of a room with stream ordering in (<paramref name="after"/>,
+    /// <paramref name="upTo"/>], returned oldest first (a sync timeline).
+    /// </summary>
+    Task<IReadOnlyList<StoredEvent>> GetRoomEventsByStreamAsync(string roomId, long after, long upTo, int limit,
+        CancellationToken cancellationToken);
+
     /// <summary>
     /// Every state event of one (type, state_key) in the room, oldest first: a user's membership history,
     /// or the history of <c>m.room.history_visibility</c>, without loading whole state groups.
@@ -97,6 +110,9 @@ public interface IEventStore
     Task<IReadOnlyList<StoredEvent>> GetEventsByTimestampAsync(string roomId, long timestamp, long streamOrdering, bool forwards,
         int limit, CancellationToken cancellationToken);
 }
+
+/// <summary>A user's membership in a room and the event that set it.</summary>
+public sealed record UserMembership(string RoomId, string Membership, string EventId, long StreamOrdering);
 
 /// <summary>A room's row.</summary>
 public sealed record RoomRecord(string RoomId, string RoomVersion, string Creator, bool IsPublic);

@@ -17,7 +17,7 @@ public sealed class TestHomeserver : IAsyncDisposable
     public const string ServerName = "test.local";
     public const string SharedSecret = "test-shared-secret";
 
-    private readonly WebApplication _app;
+    private WebApplication _app;
     private readonly TestDatabase _database;
     private readonly string _directory;
 
@@ -28,12 +28,12 @@ public sealed class TestHomeserver : IAsyncDisposable
         _directory = directory;
         Options = options;
         BaseAddress = new Uri(app.BoundAddresses()[0]);
-        Client = new HttpClient { BaseAddress = BaseAddress };
+        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
     }
 
-    public HttpClient Client { get; }
+    public HttpClient Client { get; private set; }
 
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress { get; private set; }
 
     public HomeserverOptions Options { get; }
 
@@ -129,6 +129,18 @@ public sealed class TestHomeserver : IAsyncDisposable
         string text = await response.Content.ReadAsStringAsync();
         var json = text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
         return ((int)response.StatusCode, json);
+    }
+
+    /// <summary>Stops the server and starts a new one on the same database (in-memory state is lost, as in a crash).</summary>
+    public async Task RestartAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _app = await HomeserverApp.BuildAsync(Options, [], logging => logging.SetMinimumLevelForTests());
+        await _app.StartAsync();
+        BaseAddress = new Uri(_app.BoundAddresses()[0]);
+        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(2) };
     }
 
     public async ValueTask DisposeAsync()
