@@ -39,6 +39,7 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.StreamRegistry>();
         services.AddSingleton<Streams.SyncNotifier>();
         services.AddSingleton<Sync.SyncService>();
+        services.AddSingleton<Sync.LegacySyncService>();
         services.AddSingleton<Rooms.EventSigner>();
         services.AddSingleton<Rooms.RoomEventPipeline>();
         services.AddSingleton<Rooms.IRoomEventWriter>(sp => sp.GetRequiredService<Rooms.RoomEventPipeline>());
@@ -118,6 +119,7 @@ public static class SynapseHttpExtensions
             RoomUpgradeEndpoints.Map(client);
             DirectoryEndpoints.Map(client);
             SyncEndpoints.Map(client);
+            LegacyEndpoints.Map(client);
         }
 
         // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).
