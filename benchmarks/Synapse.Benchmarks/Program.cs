@@ -1,3 +1,10 @@
 using BenchmarkDotNet.Running;
+using Synapse.Benchmarks;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+if (args.Length > 0 && args[0] == "sync")
+{
+    return await SyncHarness.RunAsync(args[1..]).ConfigureAwait(false);
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(SyncHarness).Assembly).Run(args);
+return 0;
