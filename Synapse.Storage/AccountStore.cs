@@ -88,7 +88,7 @@ internal sealed class AccountStore : IAccountStore
             return await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, cancellationToken);
 
-    public Task<IReadOnlyList<string>> DeactivateUserAsync(UserId userId, CancellationToken cancellationToken) =>
+    public Task<DeviceRemoval> DeactivateUserAsync(UserId userId, long deviceListStreamId, CancellationToken cancellationToken) =>
         _db.WriteAsync(async (c, t, ct) =>
         {
             await using (var update = c.Command(
@@ -101,16 +101,15 @@ internal sealed class AccountStore : IAccountStore
 
             var removed = await DeleteTokensAsync(c, t, "user_id = @user", cmd => cmd.With("@user", userId.Value), ct)
                 .ConfigureAwait(false);
-            await using var devices = c.Command("DELETE FROM devices WHERE user_id = @user", t)
-                .With("@user", userId.Value);
-            await devices.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            return removed;
+            var devices = await DeleteDeviceRowsAsync(c, t, userId, "", cmd => { }, deviceListStreamId, ct).ConfigureAwait(false);
+            return new DeviceRemoval(removed, devices);
         }, cancellationToken);
 
-    public Task<long> AddDeviceAndTokenAsync(UserId userId, DeviceId deviceId, string? displayName, string tokenHash,
-        CancellationToken cancellationToken) =>
+    public Task<NewDeviceToken> AddDeviceAndTokenAsync(UserId userId, DeviceId deviceId, string? displayName, string tokenHash,
+        long deviceListStreamId, CancellationToken cancellationToken) =>
         _db.WriteAsync(async (c, t, ct) =>
         {
+            bool created;
             await using (var device = c.Command("""
                 INSERT INTO devices (user_id, device_id, display_name) VALUES (@user, @device, @name)
                 ON CONFLICT (user_id, device_id) DO NOTHING
@@ -119,7 +118,13 @@ internal sealed class AccountStore : IAccountStore
                 .With("@device", deviceId.Value)
                 .With("@name", displayName))
             {
-                await device.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                created = await device.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+            }
+
+            if (created)
+            {
+                await DeviceListStore.InsertRowsAsync(c, t, deviceListStreamId, userId.Value, [deviceId.Value], ct)
+                    .ConfigureAwait(false);
             }
 
             await using var token = c.Command("""
@@ -131,8 +136,9 @@ internal sealed class AccountStore : IAccountStore
                 .With("@user", userId.Value)
                 .With("@device", deviceId.Value)
                 .With("@ts", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            return Convert.ToInt64(await token.ExecuteScalarAsync(ct).ConfigureAwait(false),
+            long tokenId = Convert.ToInt64(await token.ExecuteScalarAsync(ct).ConfigureAwait(false),
                 System.Globalization.CultureInfo.InvariantCulture);
+            return new NewDeviceToken(tokenId, created);
         }, cancellationToken);
 
     public Task<AccessTokenOwner?> FindAccessTokenAsync(string tokenHash, CancellationToken cancellationToken) =>
@@ -178,7 +184,7 @@ internal sealed class AccountStore : IAccountStore
             return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadDevice(reader) : null;
         }, cancellationToken);
 
-    public Task<bool> SetDeviceDisplayNameAsync(UserId userId, DeviceId deviceId, string? displayName,
+    public Task<bool> SetDeviceDisplayNameAsync(UserId userId, DeviceId deviceId, string? displayName, long deviceListStreamId,
         CancellationToken cancellationToken) =>
         _db.WriteAsync(async (c, t, ct) =>
         {
@@ -187,38 +193,42 @@ internal sealed class AccountStore : IAccountStore
                 .With("@name", displayName)
                 .With("@user", userId.Value)
                 .With("@device", deviceId.Value);
-            return await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+            if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+            {
+                return false;
+            }
+
+            // The display name is part of the device keys others see in /keys/query.
+            await DeviceListStore.InsertRowsAsync(c, t, deviceListStreamId, userId.Value, [deviceId.Value], ct).ConfigureAwait(false);
+            return true;
         }, cancellationToken);
 
-    public Task<IReadOnlyList<string>> DeleteDevicesAsync(UserId userId, IReadOnlyCollection<DeviceId> deviceIds,
+    public Task<DeviceRemoval> DeleteDevicesAsync(UserId userId, IReadOnlyCollection<DeviceId> deviceIds, long deviceListStreamId,
         CancellationToken cancellationToken) =>
-        _db.WriteAsync<IReadOnlyList<string>>(async (c, t, ct) =>
+        _db.WriteAsync(async (c, t, ct) =>
         {
             var removed = new List<string>();
+            var devices = new List<DeviceId>();
             foreach (var deviceId in deviceIds)
             {
                 removed.AddRange(await DeleteTokensAsync(c, t, "user_id = @user AND device_id = @device",
                     cmd => cmd.With("@user", userId.Value).With("@device", deviceId.Value), ct).ConfigureAwait(false));
-                await using var delete = c.Command("DELETE FROM devices WHERE user_id = @user AND device_id = @device", t)
-                    .With("@user", userId.Value)
-                    .With("@device", deviceId.Value);
-                await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                devices.AddRange(await DeleteDeviceRowsAsync(c, t, userId, " AND device_id = @device",
+                    cmd => cmd.With("@device", deviceId.Value), deviceListStreamId, ct).ConfigureAwait(false));
             }
 
-            return removed;
+            return new DeviceRemoval(removed, devices);
         }, cancellationToken);
 
-    public Task<IReadOnlyList<string>> DeleteOtherDevicesAndTokensAsync(UserId userId, DeviceId? keepDevice,
-        long? keepTokenId, CancellationToken cancellationToken) =>
+    public Task<DeviceRemoval> DeleteOtherDevicesAndTokensAsync(UserId userId, DeviceId? keepDevice, long? keepTokenId,
+        long deviceListStreamId, CancellationToken cancellationToken) =>
         _db.WriteAsync(async (c, t, ct) =>
         {
             var removed = await DeleteTokensAsync(c, t, "user_id = @user AND id <> @keep",
                 cmd => cmd.With("@user", userId.Value).With("@keep", keepTokenId ?? -1), ct).ConfigureAwait(false);
-            await using var delete = c.Command("DELETE FROM devices WHERE user_id = @user AND device_id <> @keep", t)
-                .With("@user", userId.Value)
-                .With("@keep", keepDevice?.Value ?? "");
-            await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            return removed;
+            var devices = await DeleteDeviceRowsAsync(c, t, userId, " AND device_id <> @keep",
+                cmd => cmd.With("@keep", keepDevice?.Value ?? ""), deviceListStreamId, ct).ConfigureAwait(false);
+            return new DeviceRemoval(removed, devices);
         }, cancellationToken);
 
     public Task<UserProfile?> GetProfileAsync(UserId userId, CancellationToken cancellationToken) =>
@@ -294,6 +304,36 @@ internal sealed class AccountStore : IAccountStore
     private static Device ReadDevice(DbDataReader reader) =>
         new(DeviceId.Parse(reader.GetString(0)), reader.GetNullableString(1), reader.GetNullableString(2),
             reader.GetNullableInt64(3), reader.GetNullableString(4));
+
+    /// <summary>
+    /// Deletes the user's devices matching <paramref name="and"/> (an extra condition, or empty for all) with their to-device
+    /// inboxes, and records the removed devices in the device-lists stream.
+    /// </summary>
+    private static async Task<IReadOnlyList<DeviceId>> DeleteDeviceRowsAsync(DbConnection c, DbTransaction t, UserId userId,
+        string and, Action<DbCommand> bind, long deviceListStreamId, CancellationToken ct)
+    {
+        var devices = new List<DeviceId>();
+        await using (var delete = c.Command("DELETE FROM devices WHERE user_id = @user" + and + " RETURNING device_id", t)
+            .With("@user", userId.Value))
+        {
+            bind(delete);
+            await using var reader = await delete.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                devices.Add(DeviceId.Parse(reader.GetString(0)));
+            }
+        }
+
+        await using (var inbox = c.Command("DELETE FROM device_inbox WHERE user_id = @user" + and, t).With("@user", userId.Value))
+        {
+            bind(inbox);
+            await inbox.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await DeviceListStore.InsertRowsAsync(c, t, deviceListStreamId, userId.Value, [.. devices.Select(d => d.Value)], ct)
+            .ConfigureAwait(false);
+        return devices;
+    }
 
     private static async Task<IReadOnlyList<string>> DeleteTokensAsync(DbConnection c, DbTransaction t, string where,
         Action<DbCommand> bind, CancellationToken ct)

@@ -20,7 +20,18 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IEventStore, EventStore>();
         services.AddSingleton<IRoomDirectoryStore, RoomDirectoryStore>();
         services.AddSingleton<IFilterStore, FilterStore>();
+        services.AddSingleton<IAccountDataStore, AccountDataStore>();
+        services.AddSingleton<IReceiptStore, ReceiptStore>();
+        AddStreamLoader(services, Streams.StreamNames.AccountData, "SELECT COALESCE(MAX(stream_id), 0) FROM account_data");
+        AddStreamLoader(services, Streams.StreamNames.Receipts, "SELECT COALESCE(MAX(stream_id), 0) FROM receipts");
         AddStreamLoader(services, Streams.StreamNames.Events, "SELECT COALESCE(MAX(stream_ordering), 0) FROM events");
+        services.AddSingleton<IToDeviceStore, ToDeviceStore>();
+        services.AddSingleton<IDeviceListStore, DeviceListStore>();
+        AddStreamLoader(services, Streams.StreamNames.ToDevice, """
+            SELECT MAX(m) FROM (SELECT COALESCE(MAX(stream_id), 0) AS m FROM device_inbox
+                                UNION ALL SELECT COALESCE(MAX(stream_id), 0) FROM device_inbox_txns) AS s
+            """);
+        AddStreamLoader(services, Streams.StreamNames.DeviceLists, "SELECT COALESCE(MAX(stream_id), 0) FROM device_lists_stream");
         return services;
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Synapse.Storage;
+using Synapse.Sync;
 
 namespace Synapse.Accounts;
 
@@ -13,15 +14,17 @@ internal sealed class AccountService
     private readonly PasswordHasher _hasher;
     private readonly AuthenticationService _authentication;
     private readonly Configuration.HomeserverOptions _options;
+    private readonly DeviceListService _deviceLists;
 
     public AccountService(IAccountStore store, UserInteractiveAuthService uia, PasswordHasher hasher,
-        AuthenticationService authentication, Configuration.HomeserverOptions options)
+        AuthenticationService authentication, Configuration.HomeserverOptions options, DeviceListService deviceLists)
     {
         _store = store;
         _uia = uia;
         _hasher = hasher;
         _authentication = authentication;
         _options = options;
+        _deviceLists = deviceLists;
     }
 
     /// <summary>
@@ -52,9 +55,11 @@ internal sealed class AccountService
         await _store.SetPasswordHashAsync(requester.UserId, hash, cancellationToken).ConfigureAwait(false);
         if (logoutDevices)
         {
-            var removed = await _store.DeleteOtherDevicesAndTokensAsync(requester.UserId, requester.DeviceId,
-                requester.TokenId, cancellationToken).ConfigureAwait(false);
-            _authentication.Invalidate(removed);
+            var removed = await _deviceLists.WriteAsync(requester.UserId,
+                position => _store.DeleteOtherDevicesAndTokensAsync(requester.UserId, requester.DeviceId, requester.TokenId,
+                    position, cancellationToken),
+                r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
+            _authentication.Invalidate(removed.TokenHashes);
         }
     }
 
@@ -68,7 +73,9 @@ internal sealed class AccountService
         }
 
         await _uia.AuthenticateAsync(auth, "POST", uri, requester, PasswordFlows, cancellationToken).ConfigureAwait(false);
-        var removed = await _store.DeactivateUserAsync(requester.UserId, cancellationToken).ConfigureAwait(false);
-        _authentication.Invalidate(removed);
+        var removed = await _deviceLists.WriteAsync(requester.UserId,
+            position => _store.DeactivateUserAsync(requester.UserId, position, cancellationToken),
+            r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
+        _authentication.Invalidate(removed.TokenHashes);
     }
 }

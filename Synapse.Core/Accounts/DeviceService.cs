@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Synapse.Identifiers;
 using Synapse.Storage;
+using Synapse.Sync;
 
 namespace Synapse.Accounts;
 
@@ -13,14 +14,16 @@ internal sealed class DeviceService
     private readonly UserInteractiveAuthService _uia;
     private readonly AuthenticationService _authentication;
     private readonly DeviceActivityRecorder _activity;
+    private readonly DeviceListService _deviceLists;
 
     public DeviceService(IAccountStore store, UserInteractiveAuthService uia, AuthenticationService authentication,
-        DeviceActivityRecorder activity)
+        DeviceActivityRecorder activity, DeviceListService deviceLists)
     {
         _store = store;
         _uia = uia;
         _authentication = authentication;
         _activity = activity;
+        _deviceLists = deviceLists;
     }
 
     public async Task<IReadOnlyList<Device>> GetDevicesAsync(Requester requester, CancellationToken cancellationToken)
@@ -48,7 +51,9 @@ internal sealed class DeviceService
         }
 
         if (!DeviceId.TryParse(deviceId, out var id)
-            || !await _store.SetDeviceDisplayNameAsync(requester.UserId, id, displayName, cancellationToken).ConfigureAwait(false))
+            || !await _deviceLists.WriteAsync(requester.UserId,
+                position => _store.SetDeviceDisplayNameAsync(requester.UserId, id, displayName, position, cancellationToken),
+                renamed => renamed ? [id] : [], cancellationToken).ConfigureAwait(false))
         {
             throw MatrixException.NotFound("Device not found");
         }
@@ -68,7 +73,9 @@ internal sealed class DeviceService
         }
 
         await _uia.AuthenticateAsync(auth, method, uri, requester, PasswordFlows, cancellationToken).ConfigureAwait(false);
-        var removed = await _store.DeleteDevicesAsync(requester.UserId, ids, cancellationToken).ConfigureAwait(false);
-        _authentication.Invalidate(removed);
+        var removed = await _deviceLists.WriteAsync(requester.UserId,
+            position => _store.DeleteDevicesAsync(requester.UserId, ids, position, cancellationToken),
+            r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
+        _authentication.Invalidate(removed.TokenHashes);
     }
 }

@@ -4,6 +4,7 @@ using Synapse.Configuration;
 using Synapse.Identifiers;
 using Synapse.Json;
 using Synapse.Storage;
+using Synapse.Sync;
 
 namespace Synapse.Accounts;
 
@@ -14,17 +15,19 @@ internal sealed class SessionService
     private readonly IAccountStore _store;
     private readonly PasswordHasher _hasher;
     private readonly AuthenticationService _authentication;
+    private readonly DeviceListService _deviceLists;
     private readonly RateLimiter _byAddress;
     private readonly RateLimiter _byAccount;
     private readonly RateLimiter _failures;
 
     public SessionService(HomeserverOptions options, IAccountStore store, PasswordHasher hasher,
-        AuthenticationService authentication, TimeProvider time)
+        AuthenticationService authentication, DeviceListService deviceLists, TimeProvider time)
     {
         _options = options;
         _store = store;
         _hasher = hasher;
         _authentication = authentication;
+        _deviceLists = deviceLists;
         _byAddress = new RateLimiter(options.RcLogin.Address, time);
         _byAccount = new RateLimiter(options.RcLogin.Account, time);
         _failures = new RateLimiter(options.RcLogin.FailedAttempts, time);
@@ -79,25 +82,28 @@ internal sealed class SessionService
     {
         var device = deviceId ?? DeviceId.NewRandom();
         string token = AccessTokens.Generate(userId);
-        await _store.AddDeviceAndTokenAsync(userId, device, displayName, AccessTokens.Hash(token), cancellationToken)
-            .ConfigureAwait(false);
+        await _deviceLists.WriteAsync(userId,
+            position => _store.AddDeviceAndTokenAsync(userId, device, displayName, AccessTokens.Hash(token), position, cancellationToken),
+            added => added.DeviceCreated ? [device] : [], cancellationToken).ConfigureAwait(false);
         return new LoginResult(userId, token, device);
     }
 
     /// <summary>POST /logout: the token and its device go.</summary>
     public async Task LogoutAsync(Requester requester, CancellationToken cancellationToken)
     {
-        var removed = await _store.DeleteDevicesAsync(requester.UserId, [requester.DeviceId], cancellationToken)
-            .ConfigureAwait(false);
-        _authentication.Invalidate(removed);
+        var removed = await _deviceLists.WriteAsync(requester.UserId,
+            position => _store.DeleteDevicesAsync(requester.UserId, [requester.DeviceId], position, cancellationToken),
+            r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
+        _authentication.Invalidate(removed.TokenHashes);
     }
 
     /// <summary>POST /logout/all: every token and device of the user go.</summary>
     public async Task LogoutAllAsync(Requester requester, CancellationToken cancellationToken)
     {
-        var removed = await _store.DeleteOtherDevicesAndTokensAsync(requester.UserId, null, null, cancellationToken)
-            .ConfigureAwait(false);
-        _authentication.Invalidate(removed);
+        var removed = await _deviceLists.WriteAsync(requester.UserId,
+            position => _store.DeleteOtherDevicesAndTokensAsync(requester.UserId, null, null, position, cancellationToken),
+            r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
+        _authentication.Invalidate(removed.TokenHashes);
     }
 
     internal static DeviceId? ReadOptionalDeviceId(JsonElement body)

@@ -40,6 +40,12 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.SyncNotifier>();
         services.AddSingleton<Sync.SyncService>();
         services.AddSingleton<Sync.LegacySyncService>();
+        services.AddSingleton<Sync.AccountDataService>();
+        services.AddSingleton<Sync.ReceiptService>();
+        services.AddSingleton<Sync.ISyncContributor, Sync.AccountDataContributor>();
+        services.AddSingleton<Sync.ISyncContributor, Sync.ReceiptsContributor>();
+        services.AddSingleton<Streams.IStreamSource, Sync.AccountDataStreamSource>();
+        services.AddSingleton<Streams.IStreamSource, Sync.ReceiptsStreamSource>();
         services.AddSingleton<Rooms.EventSigner>();
         services.AddSingleton<Rooms.RoomEventPipeline>();
         services.AddSingleton<Rooms.IRoomEventWriter>(sp => sp.GetRequiredService<Rooms.RoomEventPipeline>());
@@ -51,6 +57,13 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Rooms.DirectoryService>();
         services.AddSingleton<Rooms.RelationsService>();
         services.AddSingleton<Rooms.TimestampLookupService>();
+        services.AddSingleton<Sync.DeviceListService>();
+        services.AddSingleton<Sync.ToDeviceService>();
+        services.AddHostedService<Sync.ToDeviceTransactionCleaner>();
+        services.AddSingleton<Sync.ISyncContributor, Sync.ToDeviceContributor>();
+        services.AddSingleton<Sync.ISyncContributor, Sync.DeviceListsContributor>();
+        services.AddSingleton<Streams.IStreamSource, Sync.ToDeviceStreamSource>();
+        services.AddSingleton<Streams.IStreamSource, Sync.DeviceListStreamSource>();
         services.AddHostedService<UiaSessionCleaner>();
         services.AddRouting();
         return services;
@@ -120,6 +133,9 @@ public static class SynapseHttpExtensions
             DirectoryEndpoints.Map(client);
             SyncEndpoints.Map(client);
             LegacyEndpoints.Map(client);
+            AccountDataEndpoints.Map(client);
+            ReceiptEndpoints.Map(client);
+            ToDeviceEndpoints.Map(client);
         }
 
         // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).

@@ -21,17 +21,18 @@ public interface IAccountStore
     Task SetPasswordHashAsync(UserId userId, string? passwordHash, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Marks the user deactivated, removes its password, devices and access tokens in one transaction.
-    /// Returns the hashes of the removed tokens.
+    /// Marks the user deactivated, removes its password, devices (with their to-device inboxes) and access tokens in one
+    /// transaction, recording the removed devices in the device-lists stream at <paramref name="deviceListStreamId"/>.
     /// </summary>
-    Task<IReadOnlyList<string>> DeactivateUserAsync(UserId userId, CancellationToken cancellationToken);
+    Task<DeviceRemoval> DeactivateUserAsync(UserId userId, long deviceListStreamId, CancellationToken cancellationToken);
 
     /// <summary>
     /// Creates the device if it does not exist (keeping the display name of an existing one) and
-    /// adds an access token for it, in one transaction. Returns the token's row ID.
+    /// adds an access token for it, in one transaction. A new device is recorded in the device-lists stream at
+    /// <paramref name="deviceListStreamId"/>.
     /// </summary>
-    Task<long> AddDeviceAndTokenAsync(UserId userId, DeviceId deviceId, string? displayName, string tokenHash,
-        CancellationToken cancellationToken);
+    Task<NewDeviceToken> AddDeviceAndTokenAsync(UserId userId, DeviceId deviceId, string? displayName, string tokenHash,
+        long deviceListStreamId, CancellationToken cancellationToken);
 
     /// <summary>The user and device an access token hash belongs to, or null.</summary>
     Task<AccessTokenOwner?> FindAccessTokenAsync(string tokenHash, CancellationToken cancellationToken);
@@ -42,20 +43,27 @@ public interface IAccountStore
     /// <summary>One device, or null.</summary>
     Task<Device?> GetDeviceAsync(UserId userId, DeviceId deviceId, CancellationToken cancellationToken);
 
-    /// <summary>Sets a device's display name; false when the device does not exist.</summary>
-    Task<bool> SetDeviceDisplayNameAsync(UserId userId, DeviceId deviceId, string? displayName,
-        CancellationToken cancellationToken);
-
-    /// <summary>Deletes devices and their access tokens; returns the hashes of the removed tokens.</summary>
-    Task<IReadOnlyList<string>> DeleteDevicesAsync(UserId userId, IReadOnlyCollection<DeviceId> deviceIds,
+    /// <summary>
+    /// Sets a device's display name, recording the change in the device-lists stream at
+    /// <paramref name="deviceListStreamId"/>; false when the device does not exist.
+    /// </summary>
+    Task<bool> SetDeviceDisplayNameAsync(UserId userId, DeviceId deviceId, string? displayName, long deviceListStreamId,
         CancellationToken cancellationToken);
 
     /// <summary>
-    /// Deletes every device of the user except <paramref name="keepDevice"/>, and every token except
-    /// <paramref name="keepTokenId"/>; returns the hashes of the removed tokens.
+    /// Deletes devices with their access tokens and to-device inboxes, recording the removed devices in the device-lists
+    /// stream at <paramref name="deviceListStreamId"/>.
     /// </summary>
-    Task<IReadOnlyList<string>> DeleteOtherDevicesAndTokensAsync(UserId userId, DeviceId? keepDevice, long? keepTokenId,
+    Task<DeviceRemoval> DeleteDevicesAsync(UserId userId, IReadOnlyCollection<DeviceId> deviceIds, long deviceListStreamId,
         CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes every device of the user except <paramref name="keepDevice"/> (with their to-device inboxes), and every
+    /// token except <paramref name="keepTokenId"/>, recording the removed devices in the device-lists stream at
+    /// <paramref name="deviceListStreamId"/>.
+    /// </summary>
+    Task<DeviceRemoval> DeleteOtherDevicesAndTokensAsync(UserId userId, DeviceId? keepDevice, long? keepTokenId,
+        long deviceListStreamId, CancellationToken cancellationToken);
 
     /// <summary>The user's profile (display name, avatar URL), or null when the user has none.</summary>
     Task<UserProfile?> GetProfileAsync(UserId userId, CancellationToken cancellationToken);
@@ -74,6 +82,16 @@ public sealed record NewUser(UserId UserId, string? PasswordHash, bool IsAdmin, 
 /// <summary>A stored user.</summary>
 public sealed record UserAccount(UserId UserId, string? PasswordHash, bool IsAdmin, bool IsGuest, bool IsDeactivated,
     string? UserType, long CreatedTs);
+
+/// <summary>The result of adding a device's access token.</summary>
+/// <param name="TokenId">The token's row ID.</param>
+/// <param name="DeviceCreated">Whether the device was new (and so written to the device-lists stream).</param>
+public sealed record NewDeviceToken(long TokenId, bool DeviceCreated);
+
+/// <summary>What a device deletion removed.</summary>
+/// <param name="TokenHashes">The hashes of the removed access tokens (for the token cache).</param>
+/// <param name="DeviceIds">The devices that existed and were removed (written to the device-lists stream).</param>
+public sealed record DeviceRemoval(IReadOnlyList<string> TokenHashes, IReadOnlyList<DeviceId> DeviceIds);
 
 /// <summary>Who an access token belongs to.</summary>
 public sealed record AccessTokenOwner(long TokenId, UserId UserId, DeviceId DeviceId, bool IsGuest, bool IsDeactivated);

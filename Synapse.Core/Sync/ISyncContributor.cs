@@ -42,6 +42,9 @@ internal sealed class SyncContext
     /// <summary>The rooms the user is joined to now (and that pass the filter).</summary>
     public required IReadOnlyList<string> JoinedRoomIds { get; init; }
 
+    /// <summary>False when the response has no to-device section (legacy /events): to-device must not be acknowledged.</summary>
+    public bool DeliverToDevice { get; init; } = true;
+
     /// <summary>True for an initial sync (no <see cref="Since"/>).</summary>
     public bool IsInitial => Since is null;
 

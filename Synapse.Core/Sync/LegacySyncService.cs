@@ -29,7 +29,8 @@ internal sealed class LegacySyncService
     public async Task<JsonObject> EventsAsync(Requester requester, string? from, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var since = from is null ? _streams.CurrentToken() : SyncToken.Parse(from);
-        var response = await _sync.SyncAsync(requester, since, timeout, false, SyncFilter.Default, null, cancellationToken).ConfigureAwait(false);
+        var response = await _sync.SyncAsync(requester, since, timeout, false, SyncFilter.Default, null, cancellationToken,
+            deliverToDevice: false).ConfigureAwait(false);
         var chunk = new JsonArray();
         if (response["rooms"]?["join"] is JsonObject joined)
         {

@@ -45,9 +45,12 @@ internal sealed class SyncService
         _time = time;
     }
 
-    /// <summary>One /sync request.</summary>
+    /// <summary>
+    /// One /sync request. <paramref name="deliverToDevice"/> is false for the legacy /events, which has no to-device
+    /// section: a response there must not acknowledge (and so delete) to-device messages it never shows.
+    /// </summary>
     public async Task<JsonObject> SyncAsync(Requester requester, SyncToken? since, TimeSpan timeout, bool fullState,
-        SyncFilter filter, string? setPresence, CancellationToken cancellationToken)
+        SyncFilter filter, string? setPresence, CancellationToken cancellationToken, bool deliverToDevice = true)
     {
         foreach (var listener in _listeners)
         {
@@ -75,7 +78,8 @@ internal sealed class SyncService
                 continue;
             }
 
-            var response = await BuildAsync(requester, since, now, fullState, filter, memberships, cancellationToken).ConfigureAwait(false);
+            var response = await BuildAsync(requester, since, now, fullState, filter, memberships, deliverToDevice, cancellationToken)
+                .ConfigureAwait(false);
             if (response.HasUpdates || !mayWait)
             {
                 return response.Build(NextBatch(now, response).ToString());
@@ -101,7 +105,7 @@ internal sealed class SyncService
     }
 
     private async Task<SyncResponseBuilder> BuildAsync(Requester requester, SyncToken? since, SyncToken now, bool fullState,
-        SyncFilter filter, IReadOnlyList<UserMembership> memberships, CancellationToken cancellationToken)
+        SyncFilter filter, IReadOnlyList<UserMembership> memberships, bool deliverToDevice, CancellationToken cancellationToken)
     {
         var response = new SyncResponseBuilder();
         string userId = requester.UserId.Value;
@@ -115,15 +119,27 @@ internal sealed class SyncService
         var current = memberships.Where(m => m.StreamOrdering <= nowEvents).ToDictionary(m => m.RoomId, StringComparer.Ordinal);
         var changedRooms = changes.Select(c => c.RoomId).ToHashSet(StringComparer.Ordinal);
 
-        var joined = new List<string>();
-        foreach (var membership in current.Values.Where(m => filter.Rooms.MatchesRoom(m.RoomId)))
+        var visible = current.Values.Where(m => filter.Rooms.MatchesRoom(m.RoomId)).ToList();
+        var context = new SyncContext
+        {
+            Requester = requester,
+            Since = since,
+            Now = now,
+            FullState = fullState,
+            Filter = filter,
+            JoinedRoomIds = visible.Where(m => m.Membership == "join").Select(m => m.RoomId).ToList(),
+            DeliverToDevice = deliverToDevice,
+        };
+
+        // A join that only replaced a join (a display name change) is not new; NewlyJoinedRooms tells them apart.
+        var newlyJoined = await NewlyJoinedRooms.FindAsync(_store, context, cancellationToken).ConfigureAwait(false);
+        foreach (var membership in visible)
         {
             switch (membership.Membership)
             {
                 case "join":
-                    joined.Add(membership.RoomId);
-                    bool newlyJoined = changes.Any(c => c.RoomId == membership.RoomId && c.Membership == "join");
-                    await AddJoinedRoomAsync(response, requester, membership.RoomId, since is null || fullState || newlyJoined ? null : sinceEvents,
+                    await AddJoinedRoomAsync(response, requester, membership.RoomId,
+                        since is null || fullState || newlyJoined.Contains(membership.RoomId) ? null : sinceEvents,
                         nowEvents, filter, cancellationToken).ConfigureAwait(false);
                     break;
                 case "invite" when since is null || changedRooms.Contains(membership.RoomId):
@@ -146,18 +162,15 @@ internal sealed class SyncService
             }
         }
 
-        var context = new SyncContext
-        {
-            Requester = requester,
-            Since = since,
-            Now = now,
-            FullState = fullState,
-            Filter = filter,
-            JoinedRoomIds = joined,
-        };
         foreach (var contributor in _contributors)
         {
             await contributor.ContributeAsync(context, response, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!deliverToDevice)
+        {
+            // The token handed out must not acknowledge to-device messages this response did not carry.
+            response.CapPosition(StreamNames.ToDevice, since?[StreamNames.ToDevice] ?? 0);
         }
 
         return response;

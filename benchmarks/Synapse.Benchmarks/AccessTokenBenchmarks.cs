@@ -49,7 +49,7 @@ public class AccessTokenBenchmarks
         await _store.CreateUserAsync(new NewUser(user, null, false, false, null, null, 0), default);
         _token = AccessTokens.Generate(user);
         _tokenHash = AccessTokens.Hash(_token);
-        await _store.AddDeviceAndTokenAsync(user, DeviceId.Parse("BENCH"), null, _tokenHash, default);
+        await _store.AddDeviceAndTokenAsync(user, DeviceId.Parse("BENCH"), null, _tokenHash, 1, default);
         _authentication = _services.GetRequiredService<AuthenticationService>();
     }
 

@@ -69,10 +69,10 @@ public sealed class AccountStoreTests
         var store = services.GetRequiredService<IAccountStore>();
         await store.CreateUserAsync(NewAlice(), default);
 
-        long phoneToken = await store.AddDeviceAndTokenAsync(Alice, Phone, "Phone", "hash-phone", default);
-        await store.AddDeviceAndTokenAsync(Alice, Laptop, "Laptop", "hash-laptop", default);
+        long phoneToken = (await store.AddDeviceAndTokenAsync(Alice, Phone, "Phone", "hash-phone", 1, default)).TokenId;
+        await store.AddDeviceAndTokenAsync(Alice, Laptop, "Laptop", "hash-laptop", 2, default);
         // A second login on an existing device keeps the device (and its name) and adds a token.
-        await store.AddDeviceAndTokenAsync(Alice, Phone, "Renamed?", "hash-phone-2", default);
+        await store.AddDeviceAndTokenAsync(Alice, Phone, "Renamed?", "hash-phone-2", 3, default);
 
         var owner = await store.FindAccessTokenAsync("hash-phone", default);
         Assert.NotNull(owner);
@@ -82,9 +82,9 @@ public sealed class AccountStoreTests
         Assert.Equal("Phone", (await store.GetDeviceAsync(Alice, Phone, default))!.DisplayName);
         Assert.Equal(2, (await store.GetDevicesAsync(Alice, default)).Count);
 
-        var removed = await store.DeleteDevicesAsync(Alice, [Phone], default);
+        var removed = await store.DeleteDevicesAsync(Alice, [Phone], 4, default);
 
-        Assert.Equal(["hash-phone", "hash-phone-2"], removed.Order());
+        Assert.Equal(["hash-phone", "hash-phone-2"], removed.TokenHashes.Order());
         Assert.Null(await store.FindAccessTokenAsync("hash-phone", default));
         Assert.NotNull(await store.FindAccessTokenAsync("hash-laptop", default));
         Assert.Null(await store.GetDeviceAsync(Alice, Phone, default));
@@ -98,13 +98,13 @@ public sealed class AccountStoreTests
         await using var __ = services;
         var store = services.GetRequiredService<IAccountStore>();
         await store.CreateUserAsync(NewAlice(), default);
-        long keep = await store.AddDeviceAndTokenAsync(Alice, Phone, null, "keep", default);
-        await store.AddDeviceAndTokenAsync(Alice, Phone, null, "same-device-other-token", default);
-        await store.AddDeviceAndTokenAsync(Alice, Laptop, null, "laptop", default);
+        long keep = (await store.AddDeviceAndTokenAsync(Alice, Phone, null, "keep", 1, default)).TokenId;
+        await store.AddDeviceAndTokenAsync(Alice, Phone, null, "same-device-other-token", 2, default);
+        await store.AddDeviceAndTokenAsync(Alice, Laptop, null, "laptop", 3, default);
 
-        var removed = await store.DeleteOtherDevicesAndTokensAsync(Alice, Phone, keep, default);
+        var removed = await store.DeleteOtherDevicesAndTokensAsync(Alice, Phone, keep, 4, default);
 
-        Assert.Equal(["laptop", "same-device-other-token"], removed.Order());
+        Assert.Equal(["laptop", "same-device-other-token"], removed.TokenHashes.Order());
         Assert.NotNull(await store.FindAccessTokenAsync("keep", default));
         Assert.Equal([Phone], (await store.GetDevicesAsync(Alice, default)).Select(d => d.DeviceId));
     }
@@ -117,11 +117,11 @@ public sealed class AccountStoreTests
         await using var __ = services;
         var store = services.GetRequiredService<IAccountStore>();
         await store.CreateUserAsync(NewAlice(), default);
-        await store.AddDeviceAndTokenAsync(Alice, Phone, null, "t1", default);
+        await store.AddDeviceAndTokenAsync(Alice, Phone, null, "t1", 1, default);
 
-        var removed = await store.DeactivateUserAsync(Alice, default);
+        var removed = await store.DeactivateUserAsync(Alice, 2, default);
 
-        Assert.Equal(["t1"], removed);
+        Assert.Equal(["t1"], removed.TokenHashes);
         var user = await store.GetUserAsync(Alice, default);
         Assert.True(user!.IsDeactivated);
         Assert.Null(user.PasswordHash);
@@ -137,7 +137,7 @@ public sealed class AccountStoreTests
         await using var __ = services;
         var store = services.GetRequiredService<IAccountStore>();
         await store.CreateUserAsync(NewAlice(), default);
-        await store.AddDeviceAndTokenAsync(Alice, Phone, null, "t1", default);
+        await store.AddDeviceAndTokenAsync(Alice, Phone, null, "t1", 1, default);
 
         await store.RecordDeviceActivityAsync([new DeviceActivity(Alice, Phone, "10.0.0.1", "ua/1", 2000)], default);
         await store.RecordDeviceActivityAsync([new DeviceActivity(Alice, Phone, "10.0.0.9", "ua/0", 1000)], default);

@@ -47,4 +47,24 @@ public sealed class LegacySyncTests
         Assert.Equal(400, (await server.SendAsync(HttpMethod.Get, $"{V3}/initialSync?limit=abc", bob.AccessToken)).Status);
         Assert.Equal(401, (await server.SendAsync(HttpMethod.Get, $"{V3}/initialSync")).Status);
     }
+
+    [Fact]
+    public async Task LegacyEvents_DoNotAcknowledgeToDeviceMessages()
+    {
+        await using var server = await TestHomeserver.StartAsync(DatabaseEngine.Sqlite);
+        var alice = await server.RegisterAsync("alice");
+        var bob = await server.RegisterAsync("bob", deviceId: "BOBPHONE");
+        string since = (await server.SendAsync(HttpMethod.Get, $"{V3}/sync?timeout=0", bob.AccessToken)).Body.GetProperty("next_batch").GetString()!;
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Put, $"{V3}/sendToDevice/m.test/t1", alice.AccessToken,
+            new Dictionary<string, object> { ["messages"] = new Dictionary<string, object> { [bob.UserId] = new Dictionary<string, object> { ["BOBPHONE"] = new { n = 1 } } } })).Status);
+
+        var (eventsStatus, events) = await server.SendAsync(HttpMethod.Get, $"{V3}/events?timeout=0&from={Uri.EscapeDataString(since)}", bob.AccessToken);
+        Assert.Equal(200, eventsStatus);
+        var (_, afterEvents) = await server.SendAsync(HttpMethod.Get, $"{V3}/sync?timeout=0&since={Uri.EscapeDataString(events.GetProperty("end").GetString()!)}", bob.AccessToken);
+        var (_, fromSince) = await server.SendAsync(HttpMethod.Get, $"{V3}/sync?timeout=0&since={Uri.EscapeDataString(since)}", bob.AccessToken);
+
+        var delivered = afterEvents.GetProperty("to_device").GetProperty("events").EnumerateArray()
+            .Concat(fromSince.GetProperty("to_device").GetProperty("events").EnumerateArray()).ToList();
+        Assert.Contains(delivered, e => e.GetProperty("type").GetString() == "m.test" && e.GetProperty("sender").GetString() == alice.UserId);
+    }
 }

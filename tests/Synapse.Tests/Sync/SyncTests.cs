@@ -230,4 +230,21 @@ public sealed class SyncTests
             Assert.True(c.ErrCode == body.GetProperty("errcode").GetString(), $"{c.Method} {c.Path}: got {body}");
         }
     }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task DisplayNameChange_IsNotANewJoin_NoFullStateResent(DatabaseEngine engine)
+    {
+        var (server, _, bob, roomId) = await RoomAsync(engine);
+        await using var _ = server;
+        string since = (await SyncAsync(server, bob)).GetProperty("next_batch").GetString()!;
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Put, $"{V3}/profile/{Uri.EscapeDataString(bob.UserId)}/displayname", bob.AccessToken,
+            new { displayname = "Robert" })).Status);
+
+        var sync = await SyncAsync(server, bob, since);
+        var room = sync.GetProperty("rooms").GetProperty("join").GetProperty(roomId);
+
+        var member = Assert.Single(room.GetProperty("timeline").GetProperty("events").EnumerateArray());
+        Assert.Equal("Robert", member.GetProperty("content").GetProperty("displayname").GetString());
+        Assert.Empty(room.GetProperty("state").GetProperty("events").EnumerateArray());
+    }
 }
