@@ -32,6 +32,8 @@ public static class StorageServiceCollectionExtensions
                                 UNION ALL SELECT COALESCE(MAX(stream_id), 0) FROM device_inbox_txns) AS s
             """);
         AddStreamLoader(services, Streams.StreamNames.DeviceLists, "SELECT COALESCE(MAX(stream_id), 0) FROM device_lists_stream");
+        services.AddSingleton<IPresenceStore, PresenceStore>();
+        AddStreamLoader(services, Streams.StreamNames.Presence, "SELECT COALESCE(MAX(stream_id), 0) FROM presence");
         return services;
     }
 

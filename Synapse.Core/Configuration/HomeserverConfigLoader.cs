@@ -52,6 +52,8 @@ public static class HomeserverConfigLoader
         "old_signing_keys",
         "key_refresh_interval",
         "default_room_version",
+        "use_presence",
+        "presence",
         "worker_app",
         "worker_name");
 
@@ -140,6 +142,7 @@ public static class HomeserverConfigLoader
             DefaultRoomVersion = ReadDefaultRoomVersion(root),
             OldSigningKeys = ReadOldSigningKeys(root),
             PidFile = root.GetPath("pid_file"),
+            PresenceEnabled = ReadPresenceEnabled(root),
             SourceFiles = files,
         };
     }
@@ -505,6 +508,20 @@ public static class HomeserverConfigLoader
                 throw new ConfigurationException(file, null, "cannot read the file: " + e.Message, e);
             }
         }
+    }
+
+    /// <summary>
+    /// <c>presence.enabled</c>, else the older top-level <c>use_presence</c>; both default to true, as in Synapse.
+    /// Synapse's <c>enabled: untracked</c> (presence set only by modules) reads as enabled: there are no modules here.
+    /// </summary>
+    private static bool ReadPresenceEnabled(ConfigSection root)
+    {
+        if (root.GetSection("presence") is { } presence && presence.Has("enabled"))
+        {
+            return presence.GetString("enabled") == "untracked" || presence.GetBool("enabled", true);
+        }
+
+        return root.GetBool("use_presence", true);
     }
 
     private static string ReadDefaultRoomVersion(ConfigSection root)

@@ -60,6 +60,12 @@ public sealed class HomeserverOptions
     /// <summary><c>old_signing_keys</c>: retired verify keys published under <c>old_verify_keys</c>.</summary>
     public IReadOnlyList<Crypto.OldVerifyKey> OldSigningKeys { get; init; } = [];
 
+    /// <summary>
+    /// <c>presence.enabled</c> (or the older top-level <c>use_presence</c>; default true): whether presence is tracked and
+    /// sent to clients. When false the presence endpoints still answer, but nothing is recorded and /sync carries none.
+    /// </summary>
+    public bool PresenceEnabled { get; init; } = true;
+
     /// <summary><c>media_store_path</c>.</summary>
     public string? MediaStorePath { get; init; }
 

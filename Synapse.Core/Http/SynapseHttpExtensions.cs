@@ -65,6 +65,14 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.IStreamSource, Sync.ToDeviceStreamSource>();
         services.AddSingleton<Streams.IStreamSource, Sync.DeviceListStreamSource>();
         services.AddHostedService<UiaSessionCleaner>();
+        services.AddSingleton<Sync.PresenceService>();
+        services.AddSingleton<Sync.ISyncActivityListener>(sp => sp.GetRequiredService<Sync.PresenceService>());
+        services.AddSingleton<Streams.IStreamSource>(sp => sp.GetRequiredService<Sync.PresenceService>());
+        services.AddHostedService<Sync.PresenceTimerService>();
+        services.AddSingleton<Sync.TypingService>();
+        services.AddSingleton<Streams.IStreamSource>(sp => sp.GetRequiredService<Sync.TypingService>());
+        services.AddSingleton<Sync.ISyncContributor, Sync.TypingContributor>();
+        services.AddSingleton<Sync.ISyncContributor, Sync.PresenceContributor>();
         services.AddRouting();
         return services;
     }
@@ -136,6 +144,8 @@ public static class SynapseHttpExtensions
             AccountDataEndpoints.Map(client);
             ReceiptEndpoints.Map(client);
             ToDeviceEndpoints.Map(client);
+            TypingEndpoints.Map(client);
+            PresenceEndpoints.Map(client);
         }
 
         // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).

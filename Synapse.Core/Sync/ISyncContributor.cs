@@ -21,6 +21,9 @@ internal interface ISyncContributor
 internal interface ISyncActivityListener
 {
     Task OnSyncAsync(Requester requester, string? setPresence, CancellationToken cancellationToken);
+
+    /// <summary>The same /sync is answered or failed: a user counts as syncing from the start of a long poll to its end.</summary>
+    Task OnSyncEndedAsync(Requester requester, string? setPresence, CancellationToken cancellationToken);
 }
 
 /// <summary>What a response is being built for.</summary>

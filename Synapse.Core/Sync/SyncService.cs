@@ -57,6 +57,23 @@ internal sealed class SyncService
             await listener.OnSyncAsync(requester, setPresence, cancellationToken).ConfigureAwait(false);
         }
 
+        try
+        {
+            return await WaitAndBuildAsync(requester, since, timeout, fullState, filter, deliverToDevice, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var listener in _listeners)
+            {
+                await listener.OnSyncEndedAsync(requester, setPresence, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<JsonObject> WaitAndBuildAsync(Requester requester, SyncToken? since, TimeSpan timeout, bool fullState,
+        SyncFilter filter, bool deliverToDevice, CancellationToken cancellationToken)
+    {
         long deadline = _time.GetTimestamp() + (long)(Math.Min(timeout.TotalSeconds, MaxTimeout.TotalSeconds) * _time.TimestampFrequency);
         while (true)
         {

@@ -293,13 +293,13 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
         string path = WriteConfig(
             ("url_preview_enabled", "url_preview_enabled: true"),
             ("report_stats", "report_stats: true"),
-            ("presence", "presence:\n  enabled: false"),
+            ("enable_metrics", "enable_metrics: true"),
             ("trusted_key_servers", "trusted_key_servers:\n  - server_name: matrix.org"),
             ("worker_app", "worker_app: synapse.app.generic_worker"));
 
         var options = HomeserverConfigLoader.Load([path], out var unknownKeys);
 
-        Assert.Equal(["url_preview_enabled", "presence"], unknownKeys);
+        Assert.Equal(["url_preview_enabled", "enable_metrics"], unknownKeys);
         Assert.Equal("example.com", options.ServerName);
     }
 
@@ -499,6 +499,38 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
     /// Writes a valid minimal config to homeserver.yaml, with each override replacing (or, when null, removing)
     /// the block for its key, or appended when the key is not in the base.
     /// </summary>
+    [Theory]
+    [InlineData(null, null, true)]
+    [InlineData("use_presence: false", null, false)]
+    [InlineData("use_presence: false", "presence:\n  enabled: true", true)]
+    [InlineData(null, "presence:\n  enabled: false", false)]
+    [InlineData(null, "presence:\n  enabled: untracked", true)]
+    [InlineData(null, "presence: {}", true)]
+    public void Load_Presence_EnabledFromPresenceOrUsePresence(string? usePresence, string? presence, bool expected)
+    {
+        var overrides = new List<(string, string?)>();
+        if (usePresence is not null)
+        {
+            overrides.Add(("use_presence", usePresence));
+        }
+
+        if (presence is not null)
+        {
+            overrides.Add(("presence", presence));
+        }
+
+        var options = HomeserverConfigLoader.Load([WriteConfig([.. overrides])], out var unknownKeys);
+        Assert.Equal(expected, options.PresenceEnabled);
+        Assert.Empty(unknownKeys);
+    }
+
+    [Fact]
+    public void Load_PresenceEnabledNotBoolean_NamesTheKey()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => HomeserverConfigLoader.Load([WriteConfig(("presence", "presence:\n  enabled: sometimes"))]));
+        Assert.Contains("presence.enabled", error.Message, StringComparison.Ordinal);
+    }
+
     private string WriteConfig(params (string Key, string? Block)[] overrides)
     {
         var blocks = new List<(string Key, string? Block)>
