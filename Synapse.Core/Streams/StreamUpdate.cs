@@ -26,3 +26,14 @@ public static class NotifierKey
     /// <summary>Everything about one user (invites, account data, to-device, presence they receive).</summary>
     public static string User(string userId) => "u:" + userId;
 }
+
+/// <summary>Helpers for stream sources read back from a table.</summary>
+public static class StreamUpdates
+{
+    /// <summary>
+    /// Groups stored rows by their position into updates, in the order given (the store returns them by position).
+    /// </summary>
+    public static IReadOnlyList<StreamUpdate> ByPosition<T>(string stream, IEnumerable<T> stored, Func<T, long> positionOf,
+        Func<T, StreamRow> rowOf) =>
+        [.. stored.GroupBy(positionOf).Select(g => new StreamUpdate(stream, g.Key, [.. g.Select(rowOf)]))];
+}

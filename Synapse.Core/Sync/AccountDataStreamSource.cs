@@ -25,7 +25,6 @@ internal sealed class AccountDataStreamSource : IStreamSource
     public async Task<IReadOnlyList<StreamUpdate>> GetUpdatesAsync(long after, long upTo, int limit, CancellationToken cancellationToken)
     {
         var entries = await _store.GetUpdatesAsync(after, upTo, limit, cancellationToken).ConfigureAwait(false);
-        return [.. entries.GroupBy(e => e.StreamId)
-            .Select(g => new StreamUpdate(Stream, g.Key, [.. g.Select(e => AccountDataService.Row(e.UserId, e.RoomId, e.Type))]))];
+        return StreamUpdates.ByPosition(Stream, entries, e => e.StreamId, e => AccountDataService.Row(e.UserId, e.RoomId, e.Type));
     }
 }

@@ -25,6 +25,6 @@ internal sealed class ReceiptsStreamSource : IStreamSource
     public async Task<IReadOnlyList<StreamUpdate>> GetUpdatesAsync(long after, long upTo, int limit, CancellationToken cancellationToken)
     {
         var receipts = await _store.GetUpdatesAsync(after, upTo, limit, cancellationToken).ConfigureAwait(false);
-        return [.. receipts.GroupBy(r => r.StreamId).Select(g => new StreamUpdate(Stream, g.Key, [.. g.Select(ReceiptService.Row)]))];
+        return StreamUpdates.ByPosition(Stream, receipts, r => r.StreamId, ReceiptService.Row);
     }
 }
