@@ -18,6 +18,7 @@ internal sealed class EventStore : IEventStore
         """;
 
     private readonly SynapseDatabase _db;
+    private readonly StateGroupCache _stateGroups = new();
 
     public EventStore(SynapseDatabase db) => _db = db;
 
@@ -207,34 +208,80 @@ internal sealed class EventStore : IEventStore
             return state;
         }, cancellationToken);
 
-    public Task<IReadOnlyDictionary<TypeStateKey, string>> GetStateGroupAsync(long stateGroup,
-        CancellationToken cancellationToken) =>
-        _db.ReadAsync<IReadOnlyDictionary<TypeStateKey, string>>(async (c, ct) =>
+    public async Task<IReadOnlyDictionary<TypeStateKey, string>> GetStateGroupAsync(long stateGroup,
+        CancellationToken cancellationToken)
+    {
+        // Walk prev_group links to the snapshot, from memory as far as the deltas are cached, then apply them oldest first.
+        var chain = new List<StateGroupDelta>();
+        long? group = stateGroup;
+        while (group is { } cached && _stateGroups.TryGet(cached, out var delta))
         {
-            // Walk prev_group links to the snapshot, then apply deltas oldest first.
-            var chain = new List<long>();
-            long? group = stateGroup;
-            while (group is { } g)
-            {
-                chain.Add(g);
-                await using var prev = c.Command("SELECT prev_group FROM state_groups WHERE id = @id").With("@id", g);
-                object? value = await prev.ExecuteScalarAsync(ct).ConfigureAwait(false);
-                group = value is null or DBNull ? null : Convert.ToInt64(value, CultureInfo.InvariantCulture);
-            }
+            chain.Add(delta);
+            group = delta.PrevGroup;
+        }
 
-            var state = new Dictionary<TypeStateKey, string>();
-            for (int i = chain.Count - 1; i >= 0; i--)
+        if (group is { } missing)
+        {
+            chain.AddRange(await LoadStateGroupChainAsync(missing, cancellationToken).ConfigureAwait(false));
+        }
+
+        var state = new Dictionary<TypeStateKey, string>();
+        for (int i = chain.Count - 1; i >= 0; i--)
+        {
+            foreach (var (key, eventId) in chain[i].Entries)
             {
-                await using var entries = c.Command(
-                    "SELECT type, state_key, event_id FROM state_group_entries WHERE state_group = @g").With("@g", chain[i]);
-                await using var reader = await entries.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                state[key] = eventId;
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>The deltas from <paramref name="stateGroup"/> back to its snapshot, newest first, in one query; each is cached.</summary>
+    private Task<List<StateGroupDelta>> LoadStateGroupChainAsync(long stateGroup, CancellationToken cancellationToken) =>
+        _db.ReadAsync(async (c, ct) =>
+        {
+            await using var query = c.Command("""
+                WITH RECURSIVE chain(id, prev_group, n) AS (
+                    SELECT id, prev_group, 0 FROM state_groups WHERE id = @id
+                    UNION ALL
+                    SELECT g.id, g.prev_group, chain.n + 1 FROM state_groups g JOIN chain ON g.id = chain.prev_group)
+                SELECT chain.id, chain.prev_group, e.type, e.state_key, e.event_id
+                FROM chain LEFT JOIN state_group_entries e ON e.state_group = chain.id
+                ORDER BY chain.n
+                """).With("@id", stateGroup);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var chain = new List<StateGroupDelta>();
+            long current = -1;
+            long? prev = null;
+            var entries = new List<KeyValuePair<TypeStateKey, string>>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                long id = reader.GetInt64(0);
+                if (id != current)
                 {
-                    state[new TypeStateKey(reader.GetString(0), reader.GetString(1))] = reader.GetString(2);
+                    if (current != -1)
+                    {
+                        chain.Add(_stateGroups.Add(current, prev, entries));
+                        entries = [];
+                    }
+
+                    current = id;
+                    prev = reader.IsDBNull(1) ? null : reader.GetInt64(1);
+                }
+
+                if (!reader.IsDBNull(2))
+                {
+                    entries.Add(new(new TypeStateKey(reader.GetString(2), reader.GetString(3)), reader.GetString(4)));
                 }
             }
 
-            return state;
+            if (current != -1)
+            {
+                chain.Add(_stateGroups.Add(current, prev, entries));
+            }
+
+            return chain;
         }, cancellationToken);
 
     public Task<IReadOnlyList<string>> GetForwardExtremitiesAsync(string roomId, CancellationToken cancellationToken) =>
@@ -352,7 +399,7 @@ internal sealed class EventStore : IEventStore
         _db.ReadAsync(async (c, ct) =>
         {
             await using var query = c.Command("""
-                SELECT s.room_id, s.membership, s.event_id, e.stream_ordering
+                SELECT s.room_id, s.membership, s.event_id, e.stream_ordering, e.depth
                 FROM current_state_events s JOIN events e ON e.event_id = s.event_id
                 WHERE s.state_key = @user AND s.type = 'm.room.member'
                 ORDER BY s.room_id
@@ -365,7 +412,7 @@ internal sealed class EventStore : IEventStore
         _db.ReadAsync<IReadOnlyList<UserMembership>>(async (c, ct) =>
         {
             await using var query = c.Command("""
-                SELECT room_id, json, event_id, stream_ordering FROM events
+                SELECT room_id, json, event_id, stream_ordering, depth FROM events
                 WHERE state_key = @user AND type = 'm.room.member' AND stream_ordering > @after AND stream_ordering <= @upTo
                 ORDER BY stream_ordering
                 """).With("@user", userId).With("@after", after).With("@upTo", upTo);
@@ -376,7 +423,7 @@ internal sealed class EventStore : IEventStore
                 using var json = JsonDocument.Parse(reader.GetString(1));
                 string membership = json.RootElement.GetProperty("content").TryGetProperty("membership", out var m)
                     && m.ValueKind == JsonValueKind.String ? m.GetString()! : "leave";
-                changes.Add(new UserMembership(reader.GetString(0), membership, reader.GetString(2), reader.GetInt64(3)));
+                changes.Add(new UserMembership(reader.GetString(0), membership, reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)));
             }
 
             return changes;
@@ -401,7 +448,7 @@ internal sealed class EventStore : IEventStore
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             memberships.Add(new UserMembership(reader.GetString(0), reader.GetNullableString(1) ?? "leave", reader.GetString(2),
-                reader.GetInt64(3)));
+                reader.GetInt64(3), reader.GetInt64(4)));
         }
 
         return memberships;

@@ -38,6 +38,8 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.StreamBus>();
         services.AddSingleton<Streams.StreamRegistry>();
         services.AddSingleton<Streams.SyncNotifier>();
+        services.AddSingleton<Sync.SyncCache>();
+        services.AddSingleton<Sync.RoomTimelineCache>();
         services.AddSingleton<Sync.SyncService>();
         services.AddSingleton<Sync.LegacySyncService>();
         services.AddSingleton<Sync.AccountDataService>();
@@ -51,6 +53,7 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Rooms.IRoomEventWriter>(sp => sp.GetRequiredService<Rooms.RoomEventPipeline>());
         services.AddSingleton<Rooms.RoomService>();
         services.AddSingleton<Rooms.RoomQueryService>();
+        services.AddSingleton<Rooms.RelationTargets>();
         services.AddSingleton<Rooms.ClientEventFormatter>();
         services.AddSingleton<ProfileService>();
         services.AddSingleton<Rooms.RoomUpgradeService>();

@@ -14,16 +14,19 @@ namespace Synapse.Rooms;
 /// <remarks>
 /// Spec: Client-Server API, "Room Event Format", "Redactions" and "Aggregations of child events". The aggregations of a
 /// whole batch take three queries (children, thread summaries, latest thread events) plus the requester's visibility per
-/// room that has children, never a query per event.
+/// room that has children, never a query per event; none when <see cref="RelationTargets"/> knows no event of the batch
+/// has children.
 /// </remarks>
 internal sealed class ClientEventFormatter
 {
     private readonly IEventStore _store;
+    private readonly RelationTargets _relationTargets;
     private readonly TimeProvider _time;
 
-    public ClientEventFormatter(IEventStore store, TimeProvider time)
+    public ClientEventFormatter(IEventStore store, RelationTargets relationTargets, TimeProvider time)
     {
         _store = store;
+        _relationTargets = relationTargets;
         _time = time;
     }
 
@@ -157,7 +160,8 @@ internal sealed class ClientEventFormatter
         var parents = new Dictionary<string, StoredEvent>(StringComparer.Ordinal);
         foreach (var e in events)
         {
-            if (!e.Pdu.IsState && RelationOf(e.Pdu)?.Type is not (RelationTypes.Replace or RelationTypes.Annotation))
+            if (!e.Pdu.IsState && RelationOf(e.Pdu)?.Type is not (RelationTypes.Replace or RelationTypes.Annotation)
+                && _relationTargets.MayHaveChildren(e))
             {
                 parents.TryAdd(e.Pdu.EventId, e);
             }

@@ -249,7 +249,7 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
         queue.Snapshot = working;
         foreach (var persisted in batch.Events)
         {
-            eventStream.Complete(persisted.StreamOrdering, [StreamRow(persisted.Pdu)]);
+            eventStream.Complete(persisted.StreamOrdering, [StreamRow(persisted)]);
         }
 
         foreach (var (write, built) in accepted)
@@ -460,9 +460,21 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
     }
 
     /// <summary>The events stream row: enough for a consumer to route it (and, over replication, to fetch it).</summary>
-    private static StreamRow StreamRow(Pdu pdu)
+    private static StreamRow StreamRow(EventToPersist persisted)
     {
+        var pdu = persisted.Pdu;
         var data = new JsonObject { ["event_id"] = pdu.EventId, ["room_id"] = pdu.RoomId, ["type"] = pdu.Type, ["sender"] = pdu.Sender };
+        if (persisted.Relation is { } relation)
+        {
+            data["relates_to"] = relation.RelatesToId;
+            data["rel_type"] = relation.RelationType;
+        }
+
+        if (pdu.Redacts is { } redacts)
+        {
+            data["redacts"] = redacts;
+        }
+
         List<string> keys = [NotifierKey.Room(pdu.RoomId)];
         if (pdu.StateKey is { } stateKey)
         {

@@ -111,8 +111,12 @@ public interface IEventStore
         int limit, CancellationToken cancellationToken);
 }
 
-/// <summary>A user's membership in a room and the event that set it.</summary>
-public sealed record UserMembership(string RoomId, string Membership, string EventId, long StreamOrdering);
+/// <summary>A user's membership in a room and the event that set it (with that event's depth and stream ordering).</summary>
+public sealed record UserMembership(string RoomId, string Membership, string EventId, long StreamOrdering, long Depth)
+{
+    /// <summary>The membership event's topological position.</summary>
+    public TopologicalPosition Position => new(Depth, StreamOrdering);
+}
 
 /// <summary>A room's row.</summary>
 public sealed record RoomRecord(string RoomId, string RoomVersion, string Creator, bool IsPublic);

@@ -17,8 +17,13 @@ namespace Synapse.Sync;
 internal sealed class DeviceListsContributor : ISyncContributor
 {
     private readonly IDeviceListStore _store;
+    private readonly SyncCache _cache;
 
-    public DeviceListsContributor(IDeviceListStore store) => _store = store;
+    public DeviceListsContributor(IDeviceListStore store, SyncCache cache)
+    {
+        _store = store;
+        _cache = cache;
+    }
 
     public async Task ContributeAsync(SyncContext context, SyncResponseBuilder response, CancellationToken cancellationToken)
     {
@@ -34,7 +39,7 @@ internal sealed class DeviceListsContributor : ISyncContributor
 
         long eventsFrom = since[StreamNames.Events];
         long eventsTo = context.Now[StreamNames.Events];
-        if (eventsTo > eventsFrom)
+        if (eventsTo > eventsFrom && MembersMayHaveChanged(context, eventsFrom))
         {
             var transitions = await _store.GetMembershipTransitionsAsync(context.Requester.UserId, eventsFrom, eventsTo,
                 cancellationToken).ConfigureAwait(false);
@@ -102,4 +107,13 @@ internal sealed class DeviceListsContributor : ISyncContributor
             response.DeviceListChanged(me);
         }
     }
+
+    /// <summary>
+    /// Whether any membership the transitions query looks at may have changed after <paramref name="from"/>: the user's own,
+    /// or anyone's in a room the user is joined to. Most syncs are woken by messages, and skip the query.
+    /// </summary>
+    private bool MembersMayHaveChanged(SyncContext context, long from) =>
+        context.Memberships is null
+        || _cache.MembershipChangedAfter(context.Requester.UserId.Value, from)
+        || context.Memberships.Any(m => m.Membership == "join" && _cache.RoomMembersChangedAfter(m.RoomId, from));
 }

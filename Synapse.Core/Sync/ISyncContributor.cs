@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Synapse.Accounts;
+using Synapse.Storage;
 using Synapse.Streams;
 
 namespace Synapse.Sync;
@@ -44,6 +45,18 @@ internal sealed class SyncContext
 
     /// <summary>The rooms the user is joined to now (and that pass the filter).</summary>
     public required IReadOnlyList<string> JoinedRoomIds { get; init; }
+
+    /// <summary>
+    /// The user's current membership of every room as of <see cref="Now"/>, whatever the filter; null when the builder did
+    /// not look them up (contributors then read what they need from the store).
+    /// </summary>
+    public IReadOnlyList<UserMembership>? Memberships { get; init; }
+
+    /// <summary>
+    /// The user's membership events in (<see cref="Since"/>, <see cref="Now"/>] of the events stream, in order (empty for an
+    /// initial sync); null when the builder did not look them up.
+    /// </summary>
+    public IReadOnlyList<UserMembership>? MembershipChanges { get; init; }
 
     /// <summary>False when the response has no to-device section (legacy /events): to-device must not be acknowledged.</summary>
     public bool DeliverToDevice { get; init; } = true;

@@ -24,8 +24,9 @@ internal static class NewlyJoinedRooms
             return new HashSet<string>(StringComparer.Ordinal);
         }
 
-        var changes = await events.GetMembershipChangesAsync(context.Requester.UserId.Value, context.From(StreamNames.Events),
-            context.Now[StreamNames.Events], cancellationToken).ConfigureAwait(false);
+        var changes = context.MembershipChanges
+            ?? await events.GetMembershipChangesAsync(context.Requester.UserId.Value, context.From(StreamNames.Events),
+                context.Now[StreamNames.Events], cancellationToken).ConfigureAwait(false);
         var joined = context.JoinedRoomIds.ToHashSet(StringComparer.Ordinal);
 
         // The first change in the range of each joined room that saw a join. A join that replaced a join (a display

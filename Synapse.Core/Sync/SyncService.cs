@@ -29,11 +29,13 @@ internal sealed class SyncService
     private readonly ClientEventFormatter _formatter;
     private readonly IEnumerable<ISyncContributor> _contributors;
     private readonly IEnumerable<ISyncActivityListener> _listeners;
+    private readonly SyncCache _cache;
+    private readonly RoomTimelineCache _timelines;
     private readonly TimeProvider _time;
 
     public SyncService(IEventStore store, IRoomDirectoryStore directory, StreamRegistry streams, SyncNotifier notifier,
         ClientEventFormatter formatter, IEnumerable<ISyncContributor> contributors, IEnumerable<ISyncActivityListener> listeners,
-        TimeProvider time)
+        SyncCache cache, RoomTimelineCache timelines, TimeProvider time)
     {
         _store = store;
         _directory = directory;
@@ -42,6 +44,8 @@ internal sealed class SyncService
         _formatter = formatter;
         _contributors = contributors;
         _listeners = listeners;
+        _cache = cache;
+        _timelines = timelines;
         _time = time;
     }
 
@@ -77,7 +81,7 @@ internal sealed class SyncService
         long deadline = _time.GetTimestamp() + (long)(Math.Min(timeout.TotalSeconds, MaxTimeout.TotalSeconds) * _time.TimestampFrequency);
         while (true)
         {
-            var memberships = await _store.GetMembershipsForUserAsync(requester.UserId.Value, cancellationToken).ConfigureAwait(false);
+            var memberships = await _cache.GetMembershipsAsync(requester.UserId.Value, cancellationToken).ConfigureAwait(false);
             var keys = memberships.Select(m => NotifierKey.Room(m.RoomId)).Append(NotifierKey.User(requester.UserId.Value)).ToList();
 
             // Register before reading: a change between the read and the wait still wakes us.
@@ -130,7 +134,7 @@ internal sealed class SyncService
         long nowEvents = now[StreamNames.Events];
 
         // Memberships as of `now` (a membership written after `now` waits for the next response).
-        var changes = since is null
+        var changes = since is null || !_cache.MembershipChangedAfter(userId, sinceEvents)
             ? []
             : await _store.GetMembershipChangesAsync(userId, sinceEvents, nowEvents, cancellationToken).ConfigureAwait(false);
         var current = memberships.Where(m => m.StreamOrdering <= nowEvents).ToDictionary(m => m.RoomId, StringComparer.Ordinal);
@@ -145,6 +149,8 @@ internal sealed class SyncService
             FullState = fullState,
             Filter = filter,
             JoinedRoomIds = visible.Where(m => m.Membership == "join").Select(m => m.RoomId).ToList(),
+            Memberships = [.. current.Values],
+            MembershipChanges = changes,
             DeliverToDevice = deliverToDevice,
         };
 
@@ -155,9 +161,13 @@ internal sealed class SyncService
             switch (membership.Membership)
             {
                 case "join":
-                    await AddJoinedRoomAsync(response, requester, membership.RoomId,
-                        since is null || fullState || newlyJoined.Contains(membership.RoomId) ? null : sinceEvents,
-                        nowEvents, filter, cancellationToken).ConfigureAwait(false);
+                    bool whole = since is null || fullState || newlyJoined.Contains(membership.RoomId);
+                    if (whole || _cache.RoomChangedAfter(membership.RoomId, sinceEvents))
+                    {
+                        await AddJoinedRoomAsync(response, requester, membership, whole ? null : sinceEvents, nowEvents, filter,
+                            cancellationToken).ConfigureAwait(false);
+                    }
+
                     break;
                 case "invite" when since is null || changedRooms.Contains(membership.RoomId):
                     await AddStrippedRoomAsync(response, "invite", "invite_state", membership, cancellationToken).ConfigureAwait(false);
@@ -198,11 +208,12 @@ internal sealed class SyncService
     /// joined): the last events and the state before them. Otherwise the events since, and when the timeline is
     /// limited, the state that changed in the gap.
     /// </summary>
-    private async Task AddJoinedRoomAsync(SyncResponseBuilder response, Requester requester, string roomId, long? sinceEvents,
+    private async Task AddJoinedRoomAsync(SyncResponseBuilder response, Requester requester, UserMembership membership, long? sinceEvents,
         long nowEvents, SyncFilter filter, CancellationToken cancellationToken)
     {
         int limit = filter.TimelineLimit;
-        var visibility = await RoomVisibility.LoadAsync(_store, roomId, requester.UserId.Value, cancellationToken).ConfigureAwait(false);
+        string roomId = membership.RoomId;
+        var visibility = new TimelineVisibility(_store, roomId, requester.UserId.Value, membership);
         var (timeline, limited) = await TimelineAsync(roomId, sinceEvents ?? 0, nowEvents, limit, visibility, filter.Timeline, cancellationToken)
             .ConfigureAwait(false);
         if (sinceEvents is not null && timeline.Count == 0 && !limited)
@@ -243,7 +254,7 @@ internal sealed class SyncService
     private async Task AddLeftRoomAsync(SyncResponseBuilder response, Requester requester, UserMembership membership, long? sinceEvents,
         SyncFilter filter, CancellationToken cancellationToken)
     {
-        var visibility = await RoomVisibility.LoadAsync(_store, membership.RoomId, requester.UserId.Value, cancellationToken).ConfigureAwait(false);
+        var visibility = new TimelineVisibility(_store, membership.RoomId, requester.UserId.Value, membership);
         var (timeline, limited) = await TimelineAsync(membership.RoomId, sinceEvents ?? 0, membership.StreamOrdering, filter.TimelineLimit,
             visibility, filter.Timeline, cancellationToken).ConfigureAwait(false);
         var stateIds = await StateBeforeAsync(membership.RoomId, timeline, membership.StreamOrdering, cancellationToken).ConfigureAwait(false);
@@ -288,16 +299,16 @@ internal sealed class SyncService
     /// more matching events exist in that range (or, for a full room, before it).
     /// </summary>
     private async Task<(List<StoredEvent> Events, bool Limited)> TimelineAsync(string roomId, long after, long upTo, int limit,
-        RoomVisibility visibility, RoomEventFilter filter, CancellationToken cancellationToken)
+        TimelineVisibility visibility, RoomEventFilter filter, CancellationToken cancellationToken)
     {
         var picked = new List<StoredEvent>();
         long cursor = upTo;
         while (picked.Count <= limit)
         {
-            var page = await _store.GetRoomEventsByStreamAsync(roomId, after, cursor, limit + 1, cancellationToken).ConfigureAwait(false);
+            var page = await _timelines.GetNewestAsync(roomId, after, cursor, limit + 1, cancellationToken).ConfigureAwait(false);
             for (int i = page.Count - 1; i >= 0 && picked.Count <= limit; i--)
             {
-                if (visibility.CanSee(page[i]) && filter.Matches(page[i].Pdu))
+                if (filter.Matches(page[i].Pdu) && await visibility.CanSeeAsync(page[i], cancellationToken).ConfigureAwait(false))
                 {
                     picked.Add(page[i]);
                 }
@@ -488,5 +499,25 @@ internal sealed class SyncService
 
         using var storedDocument = JsonDocument.Parse(stored);
         return SyncFilter.FromJson(storedDocument.RootElement);
+    }
+
+    /// <summary>
+    /// History visibility for one room's timeline, loaded only when needed: an event after the user's current join is
+    /// always visible to them, which is every event of an ordinary incremental sync.
+    /// </summary>
+    private sealed class TimelineVisibility(IEventStore store, string roomId, string userId, UserMembership membership)
+    {
+        private RoomVisibility? _loaded;
+
+        public async ValueTask<bool> CanSeeAsync(StoredEvent stored, CancellationToken cancellationToken)
+        {
+            if (membership.Membership == "join" && stored.Position > membership.Position)
+            {
+                return true;
+            }
+
+            _loaded ??= await RoomVisibility.LoadAsync(store, roomId, userId, cancellationToken).ConfigureAwait(false);
+            return _loaded.CanSee(stored);
+        }
     }
 }

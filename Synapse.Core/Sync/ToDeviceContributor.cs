@@ -19,8 +19,13 @@ internal sealed class ToDeviceContributor : ISyncContributor
     public const int Limit = 100;
 
     private readonly IToDeviceStore _store;
+    private readonly SyncCache _cache;
 
-    public ToDeviceContributor(IToDeviceStore store) => _store = store;
+    public ToDeviceContributor(IToDeviceStore store, SyncCache cache)
+    {
+        _store = store;
+        _cache = cache;
+    }
 
     public async Task ContributeAsync(SyncContext context, SyncResponseBuilder response, CancellationToken cancellationToken)
     {
@@ -32,9 +37,10 @@ internal sealed class ToDeviceContributor : ISyncContributor
         var requester = context.Requester;
         long from = context.From(StreamNames.ToDevice);
         long upTo = context.Now[StreamNames.ToDevice];
-        if (context.Since is not null)
+        if (context.Since is not null && _cache.ToDeviceMayNeedDelete(requester.UserId.Value, requester.DeviceId.Value, from))
         {
             await _store.DeleteMessagesAsync(requester.UserId, requester.DeviceId, from, cancellationToken).ConfigureAwait(false);
+            _cache.ToDeviceDeleted(requester.UserId.Value, requester.DeviceId.Value, from);
         }
 
         if (upTo <= from)

@@ -88,10 +88,12 @@ internal static class SyncHarness
         var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
         int duplicates = 0;
         using var stop = new CancellationTokenSource();
+        using var ready = new CountdownEvent(receivers.Count);
         var pollers = receivers.Select(async token =>
         {
             var seen = new HashSet<string>(StringComparer.Ordinal);
             string since = (await GetAsync(http, token, "/_matrix/client/v3/sync?timeout=0")).GetProperty("next_batch").GetString()!;
+            ready.Signal();
             while (!stop.IsCancellationRequested)
             {
                 JsonElement sync;
@@ -135,7 +137,11 @@ internal static class SyncHarness
             }
         }).ToList();
 
-        await Task.Delay(3000);
+        // Measure fan-out, not initial syncs: send once every receiver has its token and is long-polling.
+        var initial = Stopwatch.StartNew();
+        await Task.Run(() => ready.Wait());
+        Console.WriteLine($"initial syncs: {receivers.Count} receivers in a {receivers.Count + 1}-member room in {initial.Elapsed.TotalSeconds:F1} s");
+        await Task.Delay(1000);
         for (int i = 0; i < messages; i++)
         {
             var (id, at) = await SendAsync(http, sender, room, $"m{i}");
