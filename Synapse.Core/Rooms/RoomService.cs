@@ -21,15 +21,17 @@ internal sealed class RoomService
     private readonly IEventStore _events;
     private readonly IRoomDirectoryStore _directory;
     private readonly IAccountStore _accounts;
+    private readonly Sync.PresenceService _presence;
 
     public RoomService(HomeserverOptions options, IRoomEventWriter writer, IEventStore events, IRoomDirectoryStore directory,
-        IAccountStore accounts)
+        IAccountStore accounts, Sync.PresenceService presence)
     {
         _options = options;
         _writer = writer;
         _events = events;
         _directory = directory;
         _accounts = accounts;
+        _presence = presence;
     }
 
     /// <summary>POST /createRoom. Spec: Client-Server API, "Creation".</summary>
@@ -199,6 +201,9 @@ internal sealed class RoomService
             Transaction = new TransactionKey(requester.UserId.Value, requester.DeviceId.Value, txnId),
         };
         var events = await _writer.WriteAsync([draft], cancellationToken).ConfigureAwait(false);
+
+        // Sending is what Synapse counts as being active: the sender shows online with last_active_ago reset.
+        await _presence.BumpActiveAsync(requester.UserId, cancellationToken).ConfigureAwait(false);
         return events[0].EventId;
     }
 

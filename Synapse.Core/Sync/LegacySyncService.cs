@@ -25,7 +25,10 @@ internal sealed class LegacySyncService
         _streams = streams;
     }
 
-    /// <summary>GET /events: everything new since <paramref name="from"/> as one flat chunk of events with room IDs.</summary>
+    /// <summary>
+    /// GET /events: everything new since <paramref name="from"/> as one flat chunk: room events, typing and receipts, and room
+    /// account data with their room IDs; presence and global account data without.
+    /// </summary>
     public async Task<JsonObject> EventsAsync(Requester requester, string? from, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var since = from is null ? _streams.CurrentToken() : SyncToken.Parse(from);
@@ -36,7 +39,7 @@ internal sealed class LegacySyncService
         {
             foreach (var (roomId, room) in joined)
             {
-                foreach (string part in new[] { "timeline", "ephemeral" })
+                foreach (string part in new[] { "timeline", "ephemeral", "account_data" })
                 {
                     if (room?[part]?["events"] is JsonArray events)
                     {
@@ -51,11 +54,15 @@ internal sealed class LegacySyncService
             }
         }
 
-        if (response["presence"]?["events"] is JsonArray presence)
+        // Presence and the user's own account data are not about a room: they go as they are.
+        foreach (string part in new[] { "presence", "account_data" })
         {
-            foreach (var e in presence)
+            if (response[part]?["events"] is JsonArray events)
             {
-                chunk.Add(e!.DeepClone());
+                foreach (var e in events)
+                {
+                    chunk.Add(e!.DeepClone());
+                }
             }
         }
 

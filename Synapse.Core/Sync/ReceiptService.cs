@@ -28,6 +28,7 @@ internal sealed class ReceiptService
     private const int MaxThreadHops = 3;
 
     private readonly IReceiptStore _receipts;
+    private readonly PresenceService _presence;
     private readonly IEventStore _events;
     private readonly AccountDataService _accountData;
     private readonly StreamRegistry _streams;
@@ -35,8 +36,9 @@ internal sealed class ReceiptService
     private readonly UserWriteLocks _locks = new();
 
     public ReceiptService(IReceiptStore receipts, IEventStore events, AccountDataService accountData, StreamRegistry streams,
-        TimeProvider time)
+        PresenceService presence, TimeProvider time)
     {
+        _presence = presence;
         _receipts = receipts;
         _events = events;
         _accountData = accountData;
@@ -79,6 +81,8 @@ internal sealed class ReceiptService
         {
             await MoveReceiptAsync(userId, receiptType, threadId, target, cancellationToken).ConfigureAwait(false);
         }
+
+        await _presence.BumpActiveAsync(requester.UserId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>POST /rooms/{roomId}/read_markers: <c>m.fully_read</c>, <c>m.read</c>, <c>m.read.private</c>, each optional.</summary>
@@ -109,6 +113,8 @@ internal sealed class ReceiptService
         {
             await MoveReceiptAsync(userId, ReadPrivateType, null, targets[readPrivate], cancellationToken).ConfigureAwait(false);
         }
+
+        await _presence.BumpActiveAsync(requester.UserId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

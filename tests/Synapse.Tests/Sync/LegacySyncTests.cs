@@ -48,6 +48,33 @@ public sealed class LegacySyncTests
         Assert.Equal(401, (await server.SendAsync(HttpMethod.Get, $"{V3}/initialSync")).Status);
     }
 
+    [Theory, ClassData(typeof(Engines))]
+    public async Task LegacyEvents_CarryAccountData_GlobalWithoutRoomAndPerRoomWithIt(DatabaseEngine engine)
+    {
+        await using var server = await TestHomeserver.StartAsync(engine);
+        var alice = await server.RegisterAsync("alice");
+        var (_, created) = await server.SendAsync(HttpMethod.Post, $"{V3}/createRoom", alice.AccessToken, new { preset = "private_chat" });
+        string roomId = created.GetProperty("room_id").GetString()!;
+        var (_, start) = await server.SendAsync(HttpMethod.Get, $"{V3}/events?timeout=0", alice.AccessToken);
+        string from = Uri.EscapeDataString(start.GetProperty("end").GetString()!);
+        string user = Uri.EscapeDataString(alice.UserId);
+
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Put, $"{V3}/user/{user}/account_data/org.example.global", alice.AccessToken,
+            new { n = 1 })).Status);
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Put, $"{V3}/user/{user}/rooms/{roomId}/tags/u.work", alice.AccessToken,
+            new { order = 0.5 })).Status);
+
+        var (status, events) = await server.SendAsync(HttpMethod.Get, $"{V3}/events?timeout=0&from={from}", alice.AccessToken);
+        Assert.Equal(200, status);
+        var chunk = events.GetProperty("chunk").EnumerateArray().ToList();
+        var global = Assert.Single(chunk, e => e.GetProperty("type").GetString() == "org.example.global");
+        Assert.Equal(1, global.GetProperty("content").GetProperty("n").GetInt32());
+        Assert.False(global.TryGetProperty("room_id", out _));
+        var tags = Assert.Single(chunk, e => e.GetProperty("type").GetString() == "m.tag");
+        Assert.Equal(roomId, tags.GetProperty("room_id").GetString());
+        Assert.True(tags.GetProperty("content").GetProperty("tags").TryGetProperty("u.work", out _));
+    }
+
     [Fact]
     public async Task LegacyEvents_DoNotAcknowledgeToDeviceMessages()
     {

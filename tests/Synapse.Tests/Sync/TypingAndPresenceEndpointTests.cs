@@ -113,4 +113,44 @@ public sealed class TypingAndPresenceEndpointTests
         string guest = guestBody.GetProperty("access_token").GetString()!;
         AssertError(403, "M_GUEST_ACCESS_FORBIDDEN", await server.SendAsync(HttpMethod.Get, PresencePath(alice.UserId), guest));
     }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task Presence_SendingOrReadReceipt_MarksTheUserActiveAgain(DatabaseEngine engine)
+    {
+        var (server, alice, bob, _, roomId) = await StartAsync(engine);
+        await using var __ = server;
+
+        async Task<JsonElement> AliceAsSeenByBobAsync()
+        {
+            var (status, seen) = await server.SendAsync(HttpMethod.Get, PresencePath(alice.UserId), bob.AccessToken);
+            Assert.Equal(200, status);
+            return seen;
+        }
+
+        async Task GoIdleAsync()
+        {
+            Assert.Equal(200, (await server.SendAsync(HttpMethod.Put, PresencePath(alice.UserId), alice.AccessToken,
+                new { presence = "unavailable" })).Status);
+            Assert.Equal("unavailable", (await AliceAsSeenByBobAsync()).GetProperty("presence").GetString());
+        }
+
+        await GoIdleAsync();
+        var (sent, message) = await server.SendAsync(HttpMethod.Put, $"{V3}/rooms/{roomId}/send/m.room.message/t1", alice.AccessToken,
+            new { msgtype = "m.text", body = "back" });
+        Assert.Equal(200, sent);
+        var afterSend = await AliceAsSeenByBobAsync();
+        Assert.Equal("online", afterSend.GetProperty("presence").GetString());
+        Assert.True(afterSend.GetProperty("currently_active").GetBoolean());
+
+        await GoIdleAsync();
+        string eventId = message.GetProperty("event_id").GetString()!;
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/rooms/{roomId}/receipt/m.read/{Uri.EscapeDataString(eventId)}",
+            alice.AccessToken, new { })).Status);
+        Assert.Equal("online", (await AliceAsSeenByBobAsync()).GetProperty("presence").GetString());
+
+        await GoIdleAsync();
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, $"{V3}/rooms/{roomId}/read_markers", alice.AccessToken,
+            new Dictionary<string, string> { ["m.fully_read"] = eventId })).Status);
+        Assert.Equal("online", (await AliceAsSeenByBobAsync()).GetProperty("presence").GetString());
+    }
 }
