@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Synapse.Configuration;
 using Synapse.Storage;
 using Synapse.Streams;
+using Synapse.Sync;
 using Synapse.Tests.Infrastructure;
 using static Synapse.Tests.Sync.AccountDataAndReceiptsTestKit;
 
@@ -44,6 +45,9 @@ public sealed class ReceiptEndpointTests
         await using var _ = server;
         string message = await SendTextAsync(server, alice, roomId, "hello");
 
+        // Bob is already online and active (he syncs): the receipt then changes nothing room-mates hear about.
+        AssertOk(await server.SendAsync(HttpMethod.Get, $"{V3}/sync?timeout=0", bob.AccessToken));
+        await server.Services.GetRequiredService<PresenceService>().WhenWrittenAsync();
         Assert.False(await WakesAsync(server, NotifierKey.Room(roomId),
             async () => AssertOk(await ReceiptAsync(server, bob, roomId, "m.read.private", message)), 300));
         Assert.NotNull(await StoredAsync(server, roomId, "m.read.private", bob));

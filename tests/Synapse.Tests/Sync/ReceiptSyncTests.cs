@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Synapse.Configuration;
+using Synapse.Sync;
 using Synapse.Tests.Infrastructure;
 using static Synapse.Tests.Sync.AccountDataAndReceiptsSync;
 using static Synapse.Tests.Sync.AccountDataAndReceiptsTestKit;
@@ -15,6 +17,10 @@ public sealed class ReceiptSyncTests
         var (server, alice, bob, roomId) = await RoomAsync(engine);
         await using var _ = server;
         string message = await SendTextAsync(server, alice, roomId, "hello");
+
+        // Bob comes online before the wait (syncing counts as activity), so the receipt is the only news.
+        await SyncAsync(server, bob);
+        await server.Services.GetRequiredService<PresenceService>().WhenWrittenAsync();
         string since = NextBatch(await SyncAsync(server, alice));
 
         var waiting = SyncAsync(server, alice, since, timeout: 60_000);
