@@ -298,6 +298,8 @@ internal sealed class AccountStore : IAccountStore
         }, cancellationToken);
     }
 
+    private static readonly string[] DeviceOwnedTables = ["device_inbox", "e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys"];
+
     private const string DeviceColumns =
         "SELECT device_id, display_name, last_seen_ip, last_seen_ts, last_seen_user_agent FROM devices";
 
@@ -307,7 +309,7 @@ internal sealed class AccountStore : IAccountStore
 
     /// <summary>
     /// Deletes the user's devices matching <paramref name="and"/> (an extra condition, or empty for all) with their to-device
-    /// inboxes, and records the removed devices in the device-lists stream.
+    /// inboxes and end-to-end keys, and records the removed devices in the device-lists stream.
     /// </summary>
     private static async Task<IReadOnlyList<DeviceId>> DeleteDeviceRowsAsync(DbConnection c, DbTransaction t, UserId userId,
         string and, Action<DbCommand> bind, long deviceListStreamId, CancellationToken ct)
@@ -324,10 +326,13 @@ internal sealed class AccountStore : IAccountStore
             }
         }
 
-        await using (var inbox = c.Command("DELETE FROM device_inbox WHERE user_id = @user" + and, t).With("@user", userId.Value))
+        // A deleted device's inbox and end-to-end keys go with it: nobody may claim keys of a device that is gone, and a device
+        // created again under the same ID starts without them.
+        foreach (string table in DeviceOwnedTables)
         {
-            bind(inbox);
-            await inbox.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await using var owned = c.Command("DELETE FROM " + table + " WHERE user_id = @user" + and, t).With("@user", userId.Value);
+            bind(owned);
+            await owned.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
         await DeviceListStore.InsertRowsAsync(c, t, deviceListStreamId, userId.Value, [.. devices.Select(d => d.Value)], ct)

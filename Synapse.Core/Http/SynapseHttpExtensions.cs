@@ -76,6 +76,10 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.IStreamSource>(sp => sp.GetRequiredService<Sync.TypingService>());
         services.AddSingleton<Sync.ISyncContributor, Sync.TypingContributor>();
         services.AddSingleton<Sync.ISyncContributor, Sync.PresenceContributor>();
+        services.AddSingleton<E2e.IE2eKeyFederationClient, E2e.NoFederationE2eKeyClient>();
+        services.AddSingleton<E2e.E2eKeyService>();
+        services.AddSingleton<E2e.KeyQueryService>();
+        services.AddSingleton<Sync.ISyncContributor, Sync.OneTimeKeyCountsContributor>();
         services.AddRouting();
         return services;
     }
@@ -149,7 +153,12 @@ public static class SynapseHttpExtensions
             ToDeviceEndpoints.Map(client);
             TypingEndpoints.Map(client);
             PresenceEndpoints.Map(client);
+            KeysEndpoints.Map(client);
         }
+
+        // Endpoints clients still call under the unstable prefix.
+        var unstable = app.MapGroup("/_matrix/client/unstable").WithMetadata(new MatrixResourceAttribute("client"));
+        KeysEndpoints.Map(unstable);
 
         // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).
         var v1 = app.MapGroup("/_matrix/client/v1").WithMetadata(new MatrixResourceAttribute("client"));

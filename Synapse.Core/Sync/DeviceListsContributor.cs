@@ -1,3 +1,4 @@
+using Synapse.Identifiers;
 using Synapse.Storage;
 using Synapse.Streams;
 
@@ -33,16 +34,58 @@ internal sealed class DeviceListsContributor : ISyncContributor
             return;
         }
 
-        string me = context.Requester.UserId.Value;
+        var (changed, left) = await DeviceListChanges.ComputeAsync(_store, context.Requester.UserId, since, context.Now,
+            () => MembersMayHaveChanged(context, since[StreamNames.Events]), cancellationToken).ConfigureAwait(false);
+        foreach (string user in left)
+        {
+            response.DeviceListLeft(user);
+        }
+
+        foreach (string user in changed)
+        {
+            response.DeviceListChanged(user);
+        }
+    }
+
+    /// <summary>
+    /// Whether any membership the transitions query looks at may have changed after <paramref name="from"/>: the user's own,
+    /// or anyone's in a room the user is joined to. Most syncs are woken by messages, and skip the query.
+    /// </summary>
+    private bool MembersMayHaveChanged(SyncContext context, long from) =>
+        context.Memberships is null
+        || _cache.MembershipChangedAfter(context.Requester.UserId.Value, from)
+        || context.Memberships.Any(m => m.Membership == "join" && _cache.RoomMembersChangedAfter(m.RoomId, from));
+}
+
+/// <summary>
+/// Which users' device lists a user must refresh between two sync tokens, and which users they stopped sharing every room with:
+/// the rules of <see cref="DeviceListsContributor"/>, shared with <c>GET /keys/changes</c>.
+/// </summary>
+internal static class DeviceListChanges
+{
+    /// <summary>
+    /// <c>changed</c> and <c>left</c> for <paramref name="userId"/> in (<paramref name="from"/>, <paramref name="to"/>] of the
+    /// events and device-lists streams. <paramref name="membersMayHaveChanged"/>, asked only when the events stream moved,
+    /// returning false skips the membership query (the caller knows from its caches that no membership it looks at changed in
+    /// the range); null means "may have".
+    /// </summary>
+    public static async Task<(IReadOnlyCollection<string> Changed, IReadOnlyCollection<string> Left)> ComputeAsync(
+        IDeviceListStore store, UserId userId, SyncToken from, SyncToken to, Func<bool>? membersMayHaveChanged,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(to);
+        string me = userId.Value;
         var changed = new HashSet<string>(StringComparer.Ordinal);
         var leftCandidates = new HashSet<string>(StringComparer.Ordinal);
 
-        long eventsFrom = since[StreamNames.Events];
-        long eventsTo = context.Now[StreamNames.Events];
-        if (eventsTo > eventsFrom && MembersMayHaveChanged(context, eventsFrom))
+        long eventsFrom = from[StreamNames.Events];
+        long eventsTo = to[StreamNames.Events];
+        if (eventsTo > eventsFrom && (membersMayHaveChanged is null || membersMayHaveChanged()))
         {
-            var transitions = await _store.GetMembershipTransitionsAsync(context.Requester.UserId, eventsFrom, eventsTo,
-                cancellationToken).ConfigureAwait(false);
+            var transitions = await store.GetMembershipTransitionsAsync(userId, eventsFrom, eventsTo, cancellationToken)
+                .ConfigureAwait(false);
             var roomsJoined = transitions.Where(t => t.UserId == me && t.IsJoined).Select(t => t.RoomId).ToHashSet(StringComparer.Ordinal);
             var roomsLeft = transitions.Where(t => t.UserId == me && !t.IsJoined).Select(t => t.RoomId).ToHashSet(StringComparer.Ordinal);
             foreach (var t in transitions.Where(t => t.UserId != me))
@@ -59,21 +102,21 @@ internal sealed class DeviceListsContributor : ISyncContributor
 
             if (roomsJoined.Count > 0)
             {
-                changed.UnionWith(await _store.GetJoinedMembersAsync(roomsJoined, cancellationToken).ConfigureAwait(false));
+                changed.UnionWith(await store.GetJoinedMembersAsync(roomsJoined, cancellationToken).ConfigureAwait(false));
             }
 
             if (roomsLeft.Count > 0)
             {
-                leftCandidates.UnionWith(await _store.GetJoinedMembersAsync(roomsLeft, cancellationToken).ConfigureAwait(false));
+                leftCandidates.UnionWith(await store.GetJoinedMembersAsync(roomsLeft, cancellationToken).ConfigureAwait(false));
             }
         }
 
-        long listsFrom = since[StreamNames.DeviceLists];
-        long listsTo = context.Now[StreamNames.DeviceLists];
+        long listsFrom = from[StreamNames.DeviceLists];
+        long listsTo = to[StreamNames.DeviceLists];
         bool ownChange = false;
         if (listsTo > listsFrom)
         {
-            foreach (string user in await _store.GetChangedUsersAsync(listsFrom, listsTo, cancellationToken).ConfigureAwait(false))
+            foreach (string user in await store.GetChangedUsersAsync(listsFrom, listsTo, cancellationToken).ConfigureAwait(false))
             {
                 if (user == me)
                 {
@@ -88,32 +131,20 @@ internal sealed class DeviceListsContributor : ISyncContributor
 
         changed.Remove(me);
         leftCandidates.Remove(me);
+        var resultChanged = new SortedSet<string>(StringComparer.Ordinal);
+        var resultLeft = new SortedSet<string>(StringComparer.Ordinal);
         if (changed.Count > 0 || leftCandidates.Count > 0)
         {
-            var sharing = await _store.GetUsersSharingRoomsAsync(context.Requester.UserId, cancellationToken).ConfigureAwait(false);
-            foreach (string user in leftCandidates.Where(u => !sharing.Contains(u)))
-            {
-                response.DeviceListLeft(user);
-            }
-
-            foreach (string user in changed.Where(sharing.Contains))
-            {
-                response.DeviceListChanged(user);
-            }
+            var sharing = await store.GetUsersSharingRoomsAsync(userId, cancellationToken).ConfigureAwait(false);
+            resultLeft.UnionWith(leftCandidates.Where(u => !sharing.Contains(u)));
+            resultChanged.UnionWith(changed.Where(sharing.Contains));
         }
 
         if (ownChange)
         {
-            response.DeviceListChanged(me);
+            resultChanged.Add(me);
         }
-    }
 
-    /// <summary>
-    /// Whether any membership the transitions query looks at may have changed after <paramref name="from"/>: the user's own,
-    /// or anyone's in a room the user is joined to. Most syncs are woken by messages, and skip the query.
-    /// </summary>
-    private bool MembersMayHaveChanged(SyncContext context, long from) =>
-        context.Memberships is null
-        || _cache.MembershipChangedAfter(context.Requester.UserId.Value, from)
-        || context.Memberships.Any(m => m.Membership == "join" && _cache.RoomMembersChangedAfter(m.RoomId, from));
+        return (resultChanged, resultLeft);
+    }
 }

@@ -93,7 +93,11 @@ internal sealed class SyncService
             {
                 if (!await waiter.WaitAsync(remaining, cancellationToken).ConfigureAwait(false))
                 {
-                    return new SyncResponseBuilder().Build(now.ToString());
+                    // Nothing changed, but a response still carries what is always sent (the device's key counts and
+                    // unused fallback key types: an empty list would make clients replace their fallback key).
+                    var idle = await BuildAsync(requester, since, now, fullState, filter, memberships, deliverToDevice, cancellationToken)
+                        .ConfigureAwait(false);
+                    return idle.Build(NextBatch(now, idle).ToString());
                 }
 
                 continue;
