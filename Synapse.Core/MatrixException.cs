@@ -74,5 +74,6 @@ public static class ErrorCodes
     public const string GuestAccessForbidden = "M_GUEST_ACCESS_FORBIDDEN";
     public const string UserDeactivated = "M_USER_DEACTIVATED";
     public const string WeakPassword = "M_WEAK_PASSWORD";
+    public const string WrongRoomKeysVersion = "M_WRONG_ROOM_KEYS_VERSION";
 #pragma warning restore CS1591
 }

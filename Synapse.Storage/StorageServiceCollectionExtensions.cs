@@ -34,6 +34,7 @@ public static class StorageServiceCollectionExtensions
         AddStreamLoader(services, Streams.StreamNames.DeviceLists, "SELECT COALESCE(MAX(stream_id), 0) FROM device_lists_stream");
         services.AddSingleton<IPresenceStore, PresenceStore>();
         services.AddSingleton<IE2eKeyStore, E2eKeyStore>();
+        services.AddSingleton<IKeyBackupStore, KeyBackupStore>();
         AddStreamLoader(services, Streams.StreamNames.Presence, "SELECT COALESCE(MAX(stream_id), 0) FROM presence");
         return services;
     }

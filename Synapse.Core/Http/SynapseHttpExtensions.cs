@@ -79,6 +79,7 @@ public static class SynapseHttpExtensions
         services.AddSingleton<E2e.IE2eKeyFederationClient, E2e.NoFederationE2eKeyClient>();
         services.AddSingleton<E2e.E2eKeyService>();
         services.AddSingleton<E2e.KeyQueryService>();
+        services.AddSingleton<E2e.KeyBackupService>();
         services.AddSingleton<Sync.ISyncContributor, Sync.OneTimeKeyCountsContributor>();
         services.AddRouting();
         return services;
@@ -154,11 +155,13 @@ public static class SynapseHttpExtensions
             TypingEndpoints.Map(client);
             PresenceEndpoints.Map(client);
             KeysEndpoints.Map(client);
+            KeyBackupEndpoints.Map(client);
         }
 
         // Endpoints clients still call under the unstable prefix.
         var unstable = app.MapGroup("/_matrix/client/unstable").WithMetadata(new MatrixResourceAttribute("client"));
         KeysEndpoints.Map(unstable);
+        KeyBackupEndpoints.Map(unstable);
 
         // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).
         var v1 = app.MapGroup("/_matrix/client/v1").WithMetadata(new MatrixResourceAttribute("client"));
