@@ -75,5 +75,6 @@ public static class ErrorCodes
     public const string UserDeactivated = "M_USER_DEACTIVATED";
     public const string WeakPassword = "M_WEAK_PASSWORD";
     public const string WrongRoomKeysVersion = "M_WRONG_ROOM_KEYS_VERSION";
+    public const string InvalidSignature = "M_INVALID_SIGNATURE";
 #pragma warning restore CS1591
 }

@@ -335,6 +335,8 @@ internal sealed class AccountStore : IAccountStore
             await owned.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
+        await CrossSigningStore.DeleteDeviceSignaturesAsync(c, t, userId.Value, [.. devices.Select(d => d.Value)], ct)
+            .ConfigureAwait(false);
         await DeviceListStore.InsertRowsAsync(c, t, deviceListStreamId, userId.Value, [.. devices.Select(d => d.Value)], ct)
             .ConfigureAwait(false);
         return devices;

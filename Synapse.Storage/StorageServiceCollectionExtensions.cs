@@ -35,6 +35,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IPresenceStore, PresenceStore>();
         services.AddSingleton<IE2eKeyStore, E2eKeyStore>();
         services.AddSingleton<IKeyBackupStore, KeyBackupStore>();
+        services.AddSingleton<ICrossSigningStore, CrossSigningStore>();
         AddStreamLoader(services, Streams.StreamNames.Presence, "SELECT COALESCE(MAX(stream_id), 0) FROM presence");
         return services;
     }

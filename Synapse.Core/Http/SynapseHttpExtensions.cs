@@ -81,6 +81,8 @@ public static class SynapseHttpExtensions
         services.AddSingleton<E2e.KeyQueryService>();
         services.AddSingleton<E2e.KeyBackupService>();
         services.AddSingleton<Sync.ISyncContributor, Sync.OneTimeKeyCountsContributor>();
+        services.AddSingleton<E2e.CrossSigningService>();
+        services.AddSingleton<E2e.IKeyQueryContributor, E2e.CrossSigningKeysQuery>();
         services.AddRouting();
         return services;
     }
@@ -156,12 +158,14 @@ public static class SynapseHttpExtensions
             PresenceEndpoints.Map(client);
             KeysEndpoints.Map(client);
             KeyBackupEndpoints.Map(client);
+            CrossSigningEndpoints.Map(client);
         }
 
         // Endpoints clients still call under the unstable prefix.
         var unstable = app.MapGroup("/_matrix/client/unstable").WithMetadata(new MatrixResourceAttribute("client"));
         KeysEndpoints.Map(unstable);
         KeyBackupEndpoints.Map(unstable);
+        CrossSigningEndpoints.Map(unstable);
 
         // Endpoints the spec defines only under v1 (relations, threads, timestamp_to_event).
         var v1 = app.MapGroup("/_matrix/client/v1").WithMetadata(new MatrixResourceAttribute("client"));
