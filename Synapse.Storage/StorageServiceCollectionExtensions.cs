@@ -37,6 +37,8 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IKeyBackupStore, KeyBackupStore>();
         services.AddSingleton<ICrossSigningStore, CrossSigningStore>();
         AddStreamLoader(services, Streams.StreamNames.Presence, "SELECT COALESCE(MAX(stream_id), 0) FROM presence");
+        services.AddSingleton<IPushRuleStore, PushRuleStore>();
+        AddStreamLoader(services, Streams.StreamNames.PushRules, "SELECT COALESCE(MAX(stream_id), 0) FROM push_rules_stream");
         return services;
     }
 

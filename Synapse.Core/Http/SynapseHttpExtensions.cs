@@ -81,6 +81,9 @@ public static class SynapseHttpExtensions
         services.AddSingleton<E2e.KeyQueryService>();
         services.AddSingleton<E2e.KeyBackupService>();
         services.AddSingleton<Sync.ISyncContributor, Sync.OneTimeKeyCountsContributor>();
+        services.AddSingleton<Push.PushRuleService>();
+        services.AddSingleton<Sync.ISyncContributor, Sync.PushRulesContributor>();
+        services.AddSingleton<Streams.IStreamSource, Push.PushRulesStreamSource>();
         services.AddSingleton<E2e.CrossSigningService>();
         services.AddSingleton<E2e.IKeyQueryContributor, E2e.CrossSigningKeysQuery>();
         services.AddRouting();
@@ -158,6 +161,7 @@ public static class SynapseHttpExtensions
             PresenceEndpoints.Map(client);
             KeysEndpoints.Map(client);
             KeyBackupEndpoints.Map(client);
+            PushRuleEndpoints.Map(client);
             CrossSigningEndpoints.Map(client);
         }
 
