@@ -22,6 +22,17 @@ public sealed class JsSdkEncryptionTests(ITestOutputHelper output)
 
         Assert.True(run.ExitCode == 0, $"The matrix-js-sdk scenario exited with {run.ExitCode}:\n{run.Output}");
     }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task MatrixJsSdk_CrossSigning_BootstrapVerifyAndResetSeenByRoomMate(DatabaseEngine engine)
+    {
+        string node = NodeInterop.RequireNode();
+        await using var server = await TestHomeserver.StartAsync(engine);
+
+        var run = await NodeInterop.RunScenarioAsync(node, "scenarios/cross-signing.mjs", server.BaseAddress, output);
+
+        Assert.True(run.ExitCode == 0, $"The matrix-js-sdk cross-signing scenario exited with {run.ExitCode}:\n{run.Output}");
+    }
 }
 
 /// <summary>Runs the Node scenarios of tests/interop/js with the Node binary that project pins.</summary>
