@@ -90,7 +90,14 @@ public static class JsonSigning
     }
 
     /// <summary>Sets <c>signatures[serverName][keyId]</c>, creating the objects on the way.</summary>
-    internal static void AddSignature(JsonObject json, ServerName serverName, string keyId, string signature)
+    internal static void AddSignature(JsonObject json, ServerName serverName, string keyId, string signature) =>
+        AddSignature(json, serverName.Value, keyId, signature);
+
+    /// <summary>
+    /// Sets <c>signatures[signer][keyId]</c>, creating the objects on the way; <paramref name="signer"/> is a server name or,
+    /// for end-to-end keys, a user ID.
+    /// </summary>
+    internal static void AddSignature(JsonObject json, string signer, string keyId, string signature)
     {
         if (json["signatures"] is not JsonObject signatures)
         {
@@ -98,13 +105,13 @@ public static class JsonSigning
             json["signatures"] = signatures;
         }
 
-        if (signatures[serverName.Value] is not JsonObject byServer)
+        if (signatures[signer] is not JsonObject bySigner)
         {
-            byServer = [];
-            signatures[serverName.Value] = byServer;
+            bySigner = [];
+            signatures[signer] = bySigner;
         }
 
-        byServer[keyId] = signature;
+        bySigner[keyId] = signature;
     }
 
     /// <summary>Canonical JSON of the object <paramref name="json"/> without the top-level members <paramref name="excluded"/>.</summary>

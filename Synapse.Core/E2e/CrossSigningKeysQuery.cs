@@ -74,20 +74,6 @@ internal sealed class CrossSigningKeysQuery : IKeyQueryContributor
         }
     }
 
-    private static void AddSignature(JsonObject target, CrossSigningSignature signature)
-    {
-        if (target["signatures"] is not JsonObject signatures)
-        {
-            signatures = [];
-            target["signatures"] = signatures;
-        }
-
-        if (signatures[signature.SignerUserId] is not JsonObject bySigner)
-        {
-            bySigner = [];
-            signatures[signature.SignerUserId] = bySigner;
-        }
-
-        bySigner[signature.SignerKeyId] = signature.Signature;
-    }
+    private static void AddSignature(JsonObject target, CrossSigningSignature signature) =>
+        Crypto.JsonSigning.AddSignature(target, signature.SignerUserId, signature.SignerKeyId, signature.Signature);
 }

@@ -62,19 +62,7 @@ internal sealed class KeyQueryResponse
             return;
         }
 
-        if (device["signatures"] is not JsonObject signatures)
-        {
-            signatures = [];
-            device["signatures"] = signatures;
-        }
-
-        if (signatures[signerUserId] is not JsonObject bySigner)
-        {
-            bySigner = [];
-            signatures[signerUserId] = bySigner;
-        }
-
-        bySigner[keyId] = signature;
+        Crypto.JsonSigning.AddSignature(device, signerUserId, keyId, signature);
     }
 
     public void SetMasterKey(string userId, JsonObject key) => MasterKeys[userId] = key;
