@@ -10,33 +10,13 @@
 
 import { randomBytes } from "node:crypto";
 import { ClientEvent, KnownMembership, SyncState } from "matrix-js-sdk";
-import { Abort, Checks, describeError, rawRequest, until } from "../lib/harness.mjs";
+import { describeError, rawRequest, until } from "../lib/harness.mjs";
+import { scenario } from "../lib/scenario.mjs";
 import { clientFor, login, register, uniqueLocalpart } from "../lib/users.mjs";
 
-const OVERALL_MS = Number(process.env.INTEROP_TIMEOUT_MS ?? 120_000);
 const WAIT_MS = 30_000;
 
-const baseUrl = process.argv[2] ?? process.env.SYNAPSE_BASE_URL;
-if (!baseUrl) {
-  console.error("usage: node scenarios/cross-signing.mjs <homeserver base URL>");
-  process.exit(2);
-}
-
-const checks = new Checks();
-const clients = [];
-
-process.on("unhandledRejection", (error) => console.log(`  unhandled rejection: ${describeError(error)}`));
-
-const deadline = setTimeout(() => {
-  checks.check(`scenario finishes within ${OVERALL_MS / 1000} s`, false, "overall deadline reached");
-  finish(1);
-}, OVERALL_MS);
-
-function finish(forcedCode) {
-  for (const client of clients) client.stopClient();
-  const code = checks.summary();
-  process.exit(forcedCode ?? code);
-}
+const { baseUrl, checks, clients, run } = scenario("scenarios/cross-signing.mjs");
 
 async function participant(base) {
   const localpart = uniqueLocalpart(base);
@@ -153,11 +133,4 @@ async function main() {
       "needsUserApproval", async () => JSON.stringify(await bob.client.getCrypto().getUserVerificationStatus(alice.userId))));
 }
 
-try {
-  await main();
-} catch (error) {
-  if (!(error instanceof Abort)) checks.check("scenario runs without an unexpected error", false, `${describeError(error)}\n${error?.stack ?? ""}`);
-  else console.log(`stopped after the failed step "${error.message}"`);
-}
-clearTimeout(deadline);
-finish();
+await run(main);
