@@ -16,13 +16,15 @@ internal sealed class SessionService
     private readonly PasswordHasher _hasher;
     private readonly AuthenticationService _authentication;
     private readonly DeviceListService _deviceLists;
+    private readonly ICrossSigningStore _crossSigning;
     private readonly RateLimiter _byAddress;
     private readonly RateLimiter _byAccount;
     private readonly RateLimiter _failures;
 
     public SessionService(HomeserverOptions options, IAccountStore store, PasswordHasher hasher,
-        AuthenticationService authentication, DeviceListService deviceLists, TimeProvider time)
+        AuthenticationService authentication, DeviceListService deviceLists, ICrossSigningStore crossSigning, TimeProvider time)
     {
+        _crossSigning = crossSigning;
         _options = options;
         _store = store;
         _hasher = hasher;
@@ -76,10 +78,22 @@ internal sealed class SessionService
         return session;
     }
 
-    /// <summary>Creates (or reuses) a device and a new access token for it.</summary>
+    /// <summary>
+    /// Creates (or reuses) a device and a new access token for it. A device ID the client chose must not be one of the user's
+    /// cross-signing public keys (Spec: "Cross-signing": servers must ensure that device IDs will not collide with them).
+    /// </summary>
     public async Task<LoginResult> CreateSessionAsync(UserId userId, DeviceId? deviceId, string? displayName,
         CancellationToken cancellationToken)
     {
+        if (deviceId is { } requested)
+        {
+            var keys = await _crossSigning.GetKeysAsync([userId.Value], cancellationToken).ConfigureAwait(false);
+            if (keys.GetValueOrDefault(userId.Value) is { } set && set.HasPublicKey(requested.Value))
+            {
+                throw MatrixException.InvalidParam("The device_id is one of the user's cross-signing public keys");
+            }
+        }
+
         var device = deviceId ?? DeviceId.NewRandom();
         string token = AccessTokens.Generate(userId);
         await _deviceLists.WriteAsync(userId,

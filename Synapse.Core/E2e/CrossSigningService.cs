@@ -268,16 +268,13 @@ internal sealed class CrossSigningService
             if (signature.Name.StartsWith(CrossSigningJson.Ed25519Prefix, StringComparison.Ordinal))
             {
                 string id = signature.Name[CrossSigningJson.Ed25519Prefix.Length..];
-                if (!IsCrossSigningKey(mine, id))
+                if (!mine.HasPublicKey(id))
                 {
                     yield return id;
                 }
             }
         }
     }
-
-    private static bool IsCrossSigningKey(CrossSigningKeySet keys, string publicKey) =>
-        keys.Master?.PublicKey == publicKey || keys.SelfSigning?.PublicKey == publicKey || keys.UserSigning?.PublicKey == publicKey;
 
     /// <summary>The user's own master key, signed by one or more of their devices.</summary>
     private static Outcome CheckOwnMaster(SignedItem item, string me, CrossSigningKeySet mine,

@@ -14,6 +14,7 @@ internal static class KeysEndpoints
     public static void Map(RouteGroupBuilder client)
     {
         client.MapPost("/keys/upload", UploadAsync);
+        client.MapPost("/keys/upload/{deviceId}", UploadForDeviceAsync);
         client.MapPost("/keys/query", QueryAsync);
         client.MapPost("/keys/claim", ClaimAsync);
         client.MapGet("/keys/changes", ChangesAsync);
@@ -23,6 +24,22 @@ internal static class KeysEndpoints
     private static async Task<IResult> UploadAsync(HttpContext context, E2eKeyService keys)
     {
         var requester = await context.RequireRequesterAsync(allowGuest: true).ConfigureAwait(false);
+        var body = await context.ReadJsonObjectAsync().ConfigureAwait(false);
+        return MatrixHttp.Json(await keys.UploadAsync(requester, body, context.RequestAborted).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// POST /_matrix/client/r0/keys/upload/{deviceId}: the form older clients used, naming the device in the path. Keys
+    /// belong to the access token's device, so the path must name that device.
+    /// </summary>
+    private static async Task<IResult> UploadForDeviceAsync(HttpContext context, string deviceId, E2eKeyService keys)
+    {
+        var requester = await context.RequireRequesterAsync(allowGuest: true).ConfigureAwait(false);
+        if (!string.Equals(deviceId, requester.DeviceId.Value, StringComparison.Ordinal))
+        {
+            throw MatrixException.InvalidParam("The device in the path is not the access token's device");
+        }
+
         var body = await context.ReadJsonObjectAsync().ConfigureAwait(false);
         return MatrixHttp.Json(await keys.UploadAsync(requester, body, context.RequestAborted).ConfigureAwait(false));
     }

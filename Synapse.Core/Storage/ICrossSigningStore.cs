@@ -73,6 +73,10 @@ public sealed record CrossSigningKeySet(CrossSigningKey? Master, CrossSigningKey
         CrossSigningUsage.SelfSigning => SelfSigning,
         _ => UserSigning,
     };
+
+    /// <summary>Whether <paramref name="publicKey"/> (unpadded base64) is one of these keys.</summary>
+    public bool HasPublicKey(string publicKey) =>
+        Master?.PublicKey == publicKey || SelfSigning?.PublicKey == publicKey || UserSigning?.PublicKey == publicKey;
 }
 
 /// <summary>A key write that only happens while the user's master key is <paramref name="MasterPublicKey"/> (null: none).</summary>

@@ -1,11 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
-using Synapse.Configuration;
-using Synapse.Homeserver;
+
+using static Synapse.Benchmarks.BenchHttp;
 
 namespace Synapse.Benchmarks;
 
@@ -25,39 +22,8 @@ internal static class SyncHarness
         int messages = int.Parse(Arg(args, "--messages", "20"), CultureInfo.InvariantCulture);
         int rooms = int.Parse(Arg(args, "--rooms", "100"), CultureInfo.InvariantCulture);
         int events = int.Parse(Arg(args, "--events", "50"), CultureInfo.InvariantCulture);
-        string directory = Directory.CreateTempSubdirectory("synapse-sync-bench-").FullName;
-        var options = new HomeserverOptions
-        {
-            ServerName = "bench.local",
-            Listeners = [new ListenerOptions { Port = 0, BindAddresses = ["127.0.0.1"], Type = "http", Resources = new HashSet<string> { "client" } }],
-            Database = engine == "postgres"
-                ? new DatabaseOptions
-                {
-                    Engine = DatabaseEngine.Postgres,
-                    Host = Environment.GetEnvironmentVariable("SYNAPSE_TEST_PG_HOST") ?? "127.0.0.1",
-                    Port = int.Parse(Environment.GetEnvironmentVariable("SYNAPSE_TEST_PG_PORT") ?? "5432", CultureInfo.InvariantCulture),
-                    User = Environment.GetEnvironmentVariable("SYNAPSE_TEST_PG_USER") ?? "postgres",
-                    DatabaseName = Environment.GetEnvironmentVariable("SYNAPSE_BENCH_PG_DB") ?? "postgres",
-                    MinPoolSize = 10,
-                    MaxPoolSize = 50,
-                }
-                : new DatabaseOptions { Engine = DatabaseEngine.Sqlite, SqlitePath = Path.Combine(directory, "bench.db") },
-            EnableRegistration = true,
-            EnableRegistrationWithoutVerification = true,
-            SigningKeyPath = Path.Combine(directory, "signing.key"),
-            Password = new PasswordOptions { BcryptRounds = 4 },
-            RcLogin = new LoginRateLimitOptions { Address = Unlimited, Account = Unlimited, FailedAttempts = Unlimited },
-            RcRegistration = Unlimited,
-        };
-
-        await using var app = await HomeserverApp.BuildAsync(options, [], logging =>
-            logging.Services.Configure<Microsoft.Extensions.Logging.LoggerFilterOptions>(o => o.MinLevel = Microsoft.Extensions.Logging.LogLevel.Warning));
-        await app.StartAsync();
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = users + 50, PooledConnectionLifetime = TimeSpan.FromMinutes(30) })
-        {
-            BaseAddress = new Uri(app.BoundAddresses()[0]),
-            Timeout = TimeSpan.FromMinutes(5),
-        };
+        await using var server = await BenchServer.StartAsync(engine, maxConnections: users + 50);
+        var http = server.Http;
         Console.WriteLine($"engine={engine} users={users} messages={messages} rooms={rooms} events/room={events}");
 
         var sender = await RegisterAsync(http, "sender");
@@ -75,11 +41,8 @@ internal static class SyncHarness
         await FanoutAsync(http, sender, room, receivers, messages);
         await InitialSyncAsync(http, rooms, events);
         await IncrementalAllocationsAsync(http, sender, room, receivers[0]);
-        await app.StopAsync();
         return 0;
     }
-
-    private static readonly RateLimitOptions Unlimited = new() { PerSecond = 1_000_000, BurstCount = 1_000_000 };
 
     /// <summary>Every receiver long-polls; each message's latency is from the send response to each receiver's sync.</summary>
     private static async Task FanoutAsync(HttpClient http, string sender, string room, List<string> receivers, int messages)
@@ -201,56 +164,5 @@ internal static class SyncHarness
         long perRound = (GC.GetTotalAllocatedBytes(precise: true) - before) / rounds;
         Console.WriteLine($"incremental sync with one new event: {perRound / 1024} KiB allocated per send+sync round " +
             "(server and client in one process; includes the send)");
-    }
-
-    private static async Task<string> RegisterAsync(HttpClient http, string name)
-    {
-        using var response = await http.PostAsJsonAsync("/_matrix/client/v3/register",
-            new { username = name, password = "benchmark", auth = new { type = "m.login.dummy" } });
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("access_token").GetString()!;
-    }
-
-    private static async Task<string> CreateRoomAsync(HttpClient http, string token) =>
-        (await PostAsync(http, token, "/_matrix/client/v3/createRoom", new { preset = "public_chat" })).GetProperty("room_id").GetString()!;
-
-    private static async Task<(string EventId, long At)> SendAsync(HttpClient http, string token, string room, string body)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Put, $"/_matrix/client/v3/rooms/{room}/send/m.room.message/{Guid.NewGuid():N}")
-        {
-            Content = JsonContent.Create(new { msgtype = "m.text", body }),
-        };
-        request.Headers.Authorization = new("Bearer", token);
-        using var response = await http.SendAsync(request);
-        long at = Stopwatch.GetTimestamp();
-        response.EnsureSuccessStatusCode();
-        return ((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("event_id").GetString()!, at);
-    }
-
-    private static async Task<JsonElement> PostAsync(HttpClient http, string token, string path, object body)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
-        request.Headers.Authorization = new("Bearer", token);
-        using var response = await http.SendAsync(request);
-        response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<JsonElement>();
-    }
-
-    private static async Task<JsonElement> GetAsync(HttpClient http, string token, string path, CancellationToken cancellationToken = default)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Authorization = new("Bearer", token);
-        using var response = await http.SendAsync(request, cancellationToken);
-        response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
-    }
-
-    private static double Percentile(List<double> sorted, double p) =>
-        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
-
-    private static string Arg(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 }

@@ -54,6 +54,31 @@ public sealed class CrossSigningUploadTests
     }
 
     [Theory, ClassData(typeof(Engines))]
+    public async Task Login_DeviceIdEqualToACrossSigningPublicKey_RefusedAndNoDeviceCreated(DatabaseEngine engine)
+    {
+        await using var server = await TestHomeserver.StartAsync(engine);
+        var alice = await server.RegisterAsync("alice");
+        using var identity = new CrossSigningIdentity(alice.UserId);
+        Assert.Equal(200, (await server.SendAsync(HttpMethod.Post, Upload, alice.AccessToken, identity.UploadBody())).Status);
+
+        foreach (var key in new[] { identity.Master, identity.SelfSigning, identity.UserSigning })
+        {
+            var (status, body) = await server.SendAsync(HttpMethod.Post, V3 + "/login", null, new JsonObject
+            {
+                ["type"] = "m.login.password",
+                ["identifier"] = new JsonObject { ["type"] = "m.id.user", ["user"] = "alice" },
+                ["password"] = "correct horse battery",
+                ["device_id"] = key.Public,
+            });
+            Assert.True(status == 400, $"{status} {body}");
+            Assert.Equal("M_INVALID_PARAM", body.GetProperty("errcode").GetString());
+        }
+
+        var (_, devices) = await server.SendAsync(HttpMethod.Get, V3 + "/devices", alice.AccessToken);
+        Assert.Equal([alice.DeviceId], devices.GetProperty("devices").EnumerateArray().Select(d => d.GetProperty("device_id").GetString()));
+    }
+
+    [Theory, ClassData(typeof(Engines))]
     public async Task Upload_WrongPassword_RejectedAndKeysKept(DatabaseEngine engine)
     {
         await using var server = await TestHomeserver.StartAsync(engine);

@@ -274,6 +274,25 @@ public sealed class DeviceKeysTests
     }
 
     [Theory, ClassData(typeof(Engines))]
+    public async Task UploadLegacyDevicePath_OwnDeviceStored_OtherDeviceRefused(DatabaseEngine engine)
+    {
+        await using var server = await TestHomeserver.StartAsync(engine);
+        var alice = await server.RegisterAsync("alice", deviceId: "PHONE");
+
+        var refused = await server.SendAsync(HttpMethod.Post, "/_matrix/client/r0/keys/upload/LAPTOP", alice.AccessToken,
+            new { device_keys = E2eKeysKit.DeviceKeys(alice) });
+        E2eKeysKit.AssertError(400, "M_INVALID_PARAM", refused);
+
+        var (status, body) = await server.SendAsync(HttpMethod.Post, "/_matrix/client/r0/keys/upload/PHONE", alice.AccessToken,
+            new { device_keys = E2eKeysKit.DeviceKeys(alice), one_time_keys = E2eKeysKit.OneTimeKeys(alice, 2) });
+        Assert.True(status == 200, $"{status} {body}");
+        Assert.Equal(2, body.GetProperty("one_time_key_counts").GetProperty("signed_curve25519").GetInt32());
+
+        var response = await E2eKeysKit.QueryAsync(server, alice, new Dictionary<string, string[]> { [alice.UserId] = [] });
+        Assert.Equal("PHONE", Assert.Single(response.GetProperty("device_keys").GetProperty(alice.UserId).EnumerateObject()).Name);
+    }
+
+    [Theory, ClassData(typeof(Engines))]
     public async Task Upload_BadInput_SpecErrors(DatabaseEngine engine)
     {
         await using var server = await TestHomeserver.StartAsync(engine);
