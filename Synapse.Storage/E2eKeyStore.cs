@@ -57,6 +57,16 @@ internal sealed class E2eKeyStore : IE2eKeyStore
         string device = upload.DeviceId.Value;
         return _db.WriteAsync(async (c, t, ct) =>
         {
+            // PostgreSQL runs writers concurrently: two uploads of one device must not both pass the checks below on the
+            // same old state (two different first identity keys, or one one-time key ID with two contents, would then both
+            // be answered 200). SQLite writers are serialised already.
+            if (_db.Engine == DatabaseEngine.Postgres)
+            {
+                await using var take = c.Command("SELECT pg_advisory_xact_lock(hashtextextended(@key, 7))", t)
+                    .With("@key", user + "|" + device);
+                await take.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
             // Every check comes before the first write: a rejected upload stores nothing.
             if (upload.DeviceKeysJson is not null
                 && await ReadDeviceKeysAsync(c, t, user, device, ct).ConfigureAwait(false) != upload.ExpectedDeviceKeysJson)

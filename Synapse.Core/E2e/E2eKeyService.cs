@@ -381,15 +381,19 @@ internal sealed class E2eKeyService
             var (algorithm, keyId) = SplitKeyId(key.Name, field);
             if (key.Value.ValueKind == JsonValueKind.Object)
             {
-                if (key.Value.TryGetProperty("key", out var value) && value.ValueKind != JsonValueKind.String)
+                // Spec: KeyObject — "key" and "signatures" are both required.
+                if (!key.Value.TryGetProperty("key", out var value))
+                {
+                    throw MatrixException.MissingParam($"{field}.{key.Name}.key");
+                }
+
+                if (value.ValueKind != JsonValueKind.String)
                 {
                     throw MatrixException.BadJson($"'{field}.{key.Name}.key' must be a string");
                 }
 
-                if (key.Value.OptionalElement("signatures") is { } signatures)
-                {
-                    CheckSignatures(signatures, $"{field}.{key.Name}.signatures");
-                }
+                CheckSignatures(key.Value.OptionalElement("signatures") ?? throw MatrixException.MissingParam($"{field}.{key.Name}.signatures"),
+                    $"{field}.{key.Name}.signatures");
             }
             else if (key.Value.ValueKind != JsonValueKind.String)
             {

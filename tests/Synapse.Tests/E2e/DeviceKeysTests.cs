@@ -293,6 +293,25 @@ public sealed class DeviceKeysTests
     }
 
     [Theory, ClassData(typeof(Engines))]
+    public async Task Upload_ConcurrentFirstUploadsWithDifferentIdentityKeys_ExactlyOneAccepted(DatabaseEngine engine)
+    {
+        await using var server = await TestHomeserver.StartAsync(engine);
+        for (int round = 0; round < 5; round++)
+        {
+            var who = await server.RegisterAsync($"racer{round}");
+            var uploads = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => server.SendAsync(HttpMethod.Post, $"{V3}/keys/upload",
+                who.AccessToken, new { device_keys = E2eKeysKit.DeviceKeys(who, curve: $"curve{i}", ed: $"ed{i}") })));
+
+            Assert.Equal(1, uploads.Count(u => u.Status == 200));
+            Assert.All(uploads.Where(u => u.Status != 200), u => Assert.Equal("M_INVALID_PARAM", u.Body.GetProperty("errcode").GetString()));
+            var stored = (await E2eKeysKit.QueryAsync(server, who, new Dictionary<string, string[]> { [who.UserId] = [] }))
+                .GetProperty("device_keys").GetProperty(who.UserId).GetProperty(who.DeviceId).GetProperty("keys");
+            string winner = stored.GetProperty("curve25519:" + who.DeviceId).GetString()!;
+            Assert.Equal("ed" + winner["curve".Length..], stored.GetProperty("ed25519:" + who.DeviceId).GetString());
+        }
+    }
+
+    [Theory, ClassData(typeof(Engines))]
     public async Task Upload_BadInput_SpecErrors(DatabaseEngine engine)
     {
         await using var server = await TestHomeserver.StartAsync(engine);
@@ -331,6 +350,14 @@ public sealed class DeviceKeysTests
         E2eKeysKit.AssertError(400, "M_INVALID_PARAM", await Upload(new { one_time_keys = new Dictionary<string, string> { ["AAAA"] = "k" } }));
         E2eKeysKit.AssertError(400, "M_INVALID_PARAM", await Upload(new { one_time_keys = new Dictionary<string, string> { ["signed_curve25519:"] = "k" } }));
         E2eKeysKit.AssertError(400, "M_BAD_JSON", await Upload(new { one_time_keys = new Dictionary<string, object> { ["signed_curve25519:A"] = new { key = 5 } } }));
+        E2eKeysKit.AssertError(400, "M_MISSING_PARAM", await Upload(new
+        {
+            one_time_keys = new Dictionary<string, object> { ["signed_curve25519:A"] = new { signatures = new { } } },
+        }));
+        E2eKeysKit.AssertError(400, "M_MISSING_PARAM", await Upload(new
+        {
+            fallback_keys = new Dictionary<string, object> { ["signed_curve25519:F"] = new { key = "k", fallback = true } },
+        }));
         E2eKeysKit.AssertError(400, "M_BAD_JSON", await Upload(new { fallback_keys = "k" }));
         E2eKeysKit.AssertError(400, "M_INVALID_PARAM", await Upload(new
         {
