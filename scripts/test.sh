@@ -35,6 +35,13 @@ if [ ! -f "$INTEROP_JS/node_modules/.package-lock.json" ] \
   cp "$INTEROP_JS/package-lock.json" "$INTEROP_JS/node_modules/.installed-package-lock.json"
 fi
 
+# The matrix-nio scenario (tests/interop/nio) runs with the system Python and Debian's python3-matrix-nio.
+if ! /usr/bin/python3 -c 'import nio' >/dev/null 2>&1; then
+  echo "== python3-matrix-nio missing: installing with apt-get"
+  as_root apt-get update -q
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q python3-matrix-nio
+fi
+
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "The .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2
   exit 1
