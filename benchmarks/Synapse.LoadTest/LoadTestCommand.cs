@@ -13,6 +13,12 @@ internal static class LoadTestCommand
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken interrupt)
     {
+        if (args.Count == 1 && args[0] is "-h" or "--help" or "help")
+        {
+            await output.WriteLineAsync(LoadTestOptions.UsageText);
+            return Ok;
+        }
+
         LoadTestOptions options;
         try
         {

@@ -93,7 +93,7 @@ internal sealed class LoadTestOptions
 
     public static LoadTestOptions Parse(IReadOnlyList<string> args)
     {
-        if (args.Count == 0 || args[0] is "-h" or "--help" or "help")
+        if (args.Count == 0)
         {
             throw new UsageException("a scenario is required");
         }

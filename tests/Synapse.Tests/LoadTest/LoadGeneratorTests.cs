@@ -122,6 +122,17 @@ public sealed class LoadGeneratorTests(ITestOutputHelper output)
         Assert.Equal("", stdout.ToString());
     }
 
+    [Fact]
+    public async Task Help_PrintsUsageAndExits0()
+    {
+        var stdout = new StringWriter();
+
+        int code = await LoadTestCommand.RunAsync(["--help"], stdout, new StringWriter(), CancellationToken.None);
+
+        Assert.Equal(LoadTestCommand.Ok, code);
+        Assert.Contains("usage: synapse-loadtest <scenario> [options]", stdout.ToString(), StringComparison.Ordinal);
+    }
+
     private async Task<(int Code, JsonElement Results, string Output)> RunAsync(TestHomeserver server, params string[] args)
     {
         string json = Path.Combine(Directory.CreateTempSubdirectory("loadtest-").FullName, "report.json");
