@@ -87,6 +87,18 @@ internal sealed class SyncService
             // Register before reading: a change between the read and the wait still wakes us.
             using var waiter = _notifier.Register(keys);
             var now = _streams.CurrentToken();
+
+            // The memberships above may predate `now`: the notifier wakes a waiter before the cache has heard of the
+            // membership that woke it. Once `now` is read, every update up to it has reached the cache (a position
+            // is published before it is advertised), so read them again; a room missing from them would be skipped
+            // by this response and, missing from the keys, would not wake the next wait either.
+            var atNow = await _cache.GetMembershipsAsync(requester.UserId.Value, cancellationToken).ConfigureAwait(false);
+            if (!ReferenceEquals(atNow, memberships) && !SameRooms(atNow, memberships))
+            {
+                continue;
+            }
+
+            memberships = atNow;
             var remaining = _time.GetElapsedTime(_time.GetTimestamp(), deadline);
             bool mayWait = since is not null && !fullState && remaining > TimeSpan.Zero;
             if (mayWait && since!.SameAs(now))
@@ -117,6 +129,9 @@ internal sealed class SyncService
             }
         }
     }
+
+    private static bool SameRooms(IReadOnlyList<UserMembership> a, IReadOnlyList<UserMembership> b) =>
+        a.Count == b.Count && a.Select(m => m.RoomId).ToHashSet(StringComparer.Ordinal).SetEquals(b.Select(m => m.RoomId));
 
     private static SyncToken NextBatch(SyncToken now, SyncResponseBuilder response)
     {
