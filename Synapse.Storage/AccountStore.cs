@@ -204,21 +204,33 @@ internal sealed class AccountStore : IAccountStore
         }, cancellationToken);
 
     public Task<DeviceRemoval> DeleteDevicesAsync(UserId userId, IReadOnlyCollection<DeviceId> deviceIds, long deviceListStreamId,
-        CancellationToken cancellationToken) =>
-        _db.WriteAsync(async (c, t, ct) =>
+        CancellationToken cancellationToken)
+    {
+        if (deviceIds.Count == 0)
         {
-            var removed = new List<string>();
-            var devices = new List<DeviceId>();
+            return Task.FromResult(new DeviceRemoval([], []));
+        }
+
+        return _db.WriteAsync(async (c, t, ct) =>
+        {
+            // One statement per table for any number of devices (/delete_devices may name a thousand).
+            string requested = SqlJsonRows.Json(deviceIds.Select(d => d.Value).Distinct(StringComparer.Ordinal));
+            string and = $" AND device_id IN (SELECT c0 FROM {SqlJsonRows.Table(c, "@devices", 1)} w)";
+            var removed = await DeleteTokensAsync(c, t, "user_id = @user" + and,
+                cmd => cmd.With("@user", userId.Value).With("@devices", requested), ct).ConfigureAwait(false);
+            var devices = await DeleteDeviceRowsAsync(c, t, userId, and, cmd => cmd.With("@devices", requested),
+                deviceListStreamId, ct).ConfigureAwait(false);
+
+            // In the order asked for, as when they were deleted one by one.
+            var order = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var deviceId in deviceIds)
             {
-                removed.AddRange(await DeleteTokensAsync(c, t, "user_id = @user AND device_id = @device",
-                    cmd => cmd.With("@user", userId.Value).With("@device", deviceId.Value), ct).ConfigureAwait(false));
-                devices.AddRange(await DeleteDeviceRowsAsync(c, t, userId, " AND device_id = @device",
-                    cmd => cmd.With("@device", deviceId.Value), deviceListStreamId, ct).ConfigureAwait(false));
+                order.TryAdd(deviceId.Value, order.Count);
             }
 
-            return new DeviceRemoval(removed, devices);
+            return new DeviceRemoval(removed, [.. devices.OrderBy(d => order[d.Value])]);
         }, cancellationToken);
+    }
 
     public Task<DeviceRemoval> DeleteOtherDevicesAndTokensAsync(UserId userId, DeviceId? keepDevice, long? keepTokenId,
         long deviceListStreamId, CancellationToken cancellationToken) =>

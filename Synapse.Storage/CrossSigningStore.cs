@@ -93,27 +93,32 @@ internal sealed class CrossSigningStore : ICrossSigningStore
         }, cancellationToken);
 
     public Task AddSignaturesAsync(UserId targetUserId, IReadOnlyList<CrossSigningSignature> signatures, long streamId,
-        CancellationToken cancellationToken) =>
-        _db.WriteAsync(async (c, t, ct) =>
+        CancellationToken cancellationToken)
+    {
+        if (signatures.Any(s => !string.Equals(s.TargetUserId, targetUserId.Value, StringComparison.Ordinal)))
         {
-            await using var upsert = c.Command("""
-                INSERT INTO e2e_cross_signing_signatures (signer_user_id, signer_key_id, target_user_id, target_key_id, signature)
-                VALUES (@signer, @signerKey, @target, @targetKey, @signature)
-                ON CONFLICT (target_user_id, target_key_id, signer_user_id, signer_key_id) DO UPDATE
-                SET signature = excluded.signature
-                """, t).With("@signer", "").With("@signerKey", "").With("@target", targetUserId.Value).With("@targetKey", "")
-                .With("@signature", "");
-            foreach (var signature in signatures)
-            {
-                if (!string.Equals(signature.TargetUserId, targetUserId.Value, StringComparison.Ordinal))
-                {
-                    throw new ArgumentException("Every signature must be on a key of the target user.", nameof(signatures));
-                }
+            throw new ArgumentException("Every signature must be on a key of the target user.", nameof(signatures));
+        }
 
-                upsert.Parameters["@signer"].Value = signature.SignerUserId;
-                upsert.Parameters["@signerKey"].Value = signature.SignerKeyId;
-                upsert.Parameters["@targetKey"].Value = signature.TargetKeyId;
-                upsert.Parameters["@signature"].Value = signature.Signature;
+        // One statement for all of them. A statement may not update a row twice: the last signature of a signer's key on a
+        // target key wins, as when they were written one by one.
+        var rows = new Dictionary<(string, string, string), string>();
+        foreach (var signature in signatures)
+        {
+            rows[(signature.SignerUserId, signature.SignerKeyId, signature.TargetKeyId)] = signature.Signature;
+        }
+
+        return _db.WriteAsync(async (c, t, ct) =>
+        {
+            if (rows.Count > 0)
+            {
+                await using var upsert = c.Command($"""
+                    INSERT INTO e2e_cross_signing_signatures (signer_user_id, signer_key_id, target_user_id, target_key_id, signature)
+                    SELECT w.c0, w.c1, @target, w.c2, w.c3 FROM {SqlJsonRows.Table(c, "@rows", 4)} w WHERE true
+                    ON CONFLICT (target_user_id, target_key_id, signer_user_id, signer_key_id) DO UPDATE
+                    SET signature = excluded.signature
+                    """, t).With("@target", targetUserId.Value)
+                    .With("@rows", SqlJsonRows.Json(rows.Select(r => new[] { r.Key.Item1, r.Key.Item2, r.Key.Item3, r.Value })));
                 await upsert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
 
@@ -121,6 +126,7 @@ internal sealed class CrossSigningStore : ICrossSigningStore
                 [.. signatures.Select(s => s.TargetKeyId).Distinct(StringComparer.Ordinal)], ct).ConfigureAwait(false);
             return 0;
         }, cancellationToken);
+    }
 
     public Task<IReadOnlyList<CrossSigningSignature>> GetSignaturesAsync(IReadOnlyCollection<string> targetUserIds, string viewer,
         CancellationToken cancellationToken) =>
@@ -155,19 +161,22 @@ internal sealed class CrossSigningStore : ICrossSigningStore
     internal static async Task DeleteDeviceSignaturesAsync(DbConnection c, DbTransaction t, string userId,
         IReadOnlyCollection<string> deviceIds, CancellationToken ct)
     {
-        foreach (var chunk in deviceIds.Chunk(InListChunk))
+        if (deviceIds.Count == 0)
         {
-            await using var onDevices = WithList(c.Command($"""
-                DELETE FROM e2e_cross_signing_signatures
-                WHERE target_user_id = @user AND target_key_id IN ({InList("@d", chunk.Length)})
-                """, t), "@d", chunk).With("@user", userId);
-            await onDevices.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            await using var byDevices = WithList(c.Command($"""
-                DELETE FROM e2e_cross_signing_signatures
-                WHERE signer_user_id = @user AND signer_key_id IN ({InList("@d", chunk.Length)})
-                """, t), "@d", [.. chunk.Select(d => "ed25519:" + d)]).With("@user", userId);
-            await byDevices.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return;
         }
+
+        // The second statement finds the devices' own signatures through the signer index (migration 0011).
+        await using var onDevices = c.Command($"""
+            DELETE FROM e2e_cross_signing_signatures
+            WHERE target_user_id = @user AND target_key_id IN (SELECT c0 FROM {SqlJsonRows.Table(c, "@keys", 1)} w)
+            """, t).With("@user", userId).With("@keys", SqlJsonRows.Json(deviceIds));
+        await onDevices.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await using var byDevices = c.Command($"""
+            DELETE FROM e2e_cross_signing_signatures
+            WHERE signer_user_id = @user AND signer_key_id IN (SELECT c0 FROM {SqlJsonRows.Table(c, "@keys", 1)} w)
+            """, t).With("@user", userId).With("@keys", SqlJsonRows.Json(deviceIds.Select(d => "ed25519:" + d)));
+        await byDevices.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     private static string UsageName(CrossSigningUsage usage) => usage switch

@@ -1,6 +1,6 @@
 using System.Data.Common;
-using System.Globalization;
 using System.Text.Json;
+using Npgsql;
 using Synapse.Identifiers;
 
 namespace Synapse.Storage;
@@ -11,8 +11,6 @@ namespace Synapse.Storage;
 /// </summary>
 internal sealed class DeviceListStore : IDeviceListStore
 {
-    private const int InListChunk = 500;
-
     private readonly SynapseDatabase _db;
 
     public DeviceListStore(SynapseDatabase db) => _db = db;
@@ -25,12 +23,17 @@ internal sealed class DeviceListStore : IDeviceListStore
             return 0;
         }, cancellationToken);
 
-    public Task<IReadOnlyList<string>> GetChangedUsersAsync(long after, long upTo, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<string>> GetChangedUsersSharingRoomsAsync(UserId userId, long after, long upTo,
+        CancellationToken cancellationToken) =>
         _db.ReadAsync<IReadOnlyList<string>>(async (c, ct) =>
         {
-            await using var query = c.Command("""
-                SELECT DISTINCT user_id FROM device_lists_stream WHERE stream_id > @after AND stream_id <= @upto
-                """).With("@after", after).With("@upto", upTo);
+            // Filtered here, not by the caller: on a busy server most changes in a range are strangers', and a user in large
+            // rooms has tens of thousands of room-mates who changed nothing. Neither list leaves the database.
+            await using var query = c.Command($"""
+                SELECT u.user_id FROM (SELECT DISTINCT user_id FROM device_lists_stream
+                                       WHERE stream_id > @after AND stream_id <= @upto) u
+                WHERE u.user_id = @me OR {SharesRoomWithMe("u.user_id")}
+                """).With("@me", userId.Value).With("@after", after).With("@upto", upTo);
             return await ReadStringsAsync(query, ct).ConfigureAwait(false);
         }, cancellationToken);
 
@@ -54,38 +57,40 @@ internal sealed class DeviceListStore : IDeviceListStore
             return rows;
         }, cancellationToken);
 
-    public Task<IReadOnlySet<string>> GetUsersSharingRoomsAsync(UserId userId, CancellationToken cancellationToken) =>
-        _db.ReadAsync<IReadOnlySet<string>>(async (c, ct) =>
+    public Task<IReadOnlySet<string>> GetUsersSharingRoomsAsync(UserId userId, IReadOnlyCollection<string> candidates,
+        CancellationToken cancellationToken)
+    {
+        if (candidates.Count == 0)
         {
-            await using var query = c.Command("""
-                SELECT DISTINCT b.state_key FROM current_state_events a
-                JOIN current_state_events b ON b.room_id = a.room_id
-                WHERE a.type = 'm.room.member' AND a.state_key = @me AND a.membership = 'join'
-                  AND b.type = 'm.room.member' AND b.membership = 'join'
-                """).With("@me", userId.Value);
+            return Task.FromResult<IReadOnlySet<string>>(new HashSet<string>(StringComparer.Ordinal));
+        }
+
+        return _db.ReadAsync<IReadOnlySet<string>>(async (c, ct) =>
+        {
+            await using var query = c.Command($"""
+                SELECT w.c0 FROM {SqlJsonRows.Table(c, "@users", 1)} w WHERE {SharesRoomWithMe("w.c0")}
+                """).With("@me", userId.Value).With("@users", SqlJsonRows.Json(candidates.Distinct(StringComparer.Ordinal)));
             return (await ReadStringsAsync(query, ct).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         }, cancellationToken);
+    }
 
-    public Task<IReadOnlySet<string>> GetJoinedMembersAsync(IReadOnlyCollection<string> roomIds, CancellationToken cancellationToken) =>
-        _db.ReadAsync<IReadOnlySet<string>>(async (c, ct) =>
+    public Task<IReadOnlySet<string>> GetJoinedMembersAsync(IReadOnlyCollection<string> roomIds, CancellationToken cancellationToken)
+    {
+        if (roomIds.Count == 0)
         {
-            var members = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var chunk in roomIds.Chunk(InListChunk))
-            {
-                await using var query = c.Command($"""
-                    SELECT DISTINCT state_key FROM current_state_events
-                    WHERE room_id IN ({InList(chunk.Length)}) AND type = 'm.room.member' AND membership = 'join'
-                    """);
-                for (int i = 0; i < chunk.Length; i++)
-                {
-                    query.With("@p" + i.ToString(CultureInfo.InvariantCulture), chunk[i]);
-                }
+            return Task.FromResult<IReadOnlySet<string>>(new HashSet<string>(StringComparer.Ordinal));
+        }
 
-                members.UnionWith(await ReadStringsAsync(query, ct).ConfigureAwait(false));
-            }
-
-            return members;
+        return _db.ReadAsync<IReadOnlySet<string>>(async (c, ct) =>
+        {
+            await using var query = c.Command($"""
+                SELECT DISTINCT state_key FROM current_state_events
+                WHERE room_id IN (SELECT c0 FROM {SqlJsonRows.Table(c, "@rooms", 1)} w)
+                  AND type = 'm.room.member' AND membership = 'join'
+                """).With("@rooms", SqlJsonRows.Json(roomIds));
+            return (await ReadStringsAsync(query, ct).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         }, cancellationToken);
+    }
 
     public Task<IReadOnlyList<MembershipTransition>> GetMembershipTransitionsAsync(UserId userId, long afterEvent, long upToEvent,
         CancellationToken cancellationToken) =>
@@ -128,7 +133,10 @@ internal sealed class DeviceListStore : IDeviceListStore
             return transitions;
         }, cancellationToken);
 
-    /// <summary>Writes device-list rows inside a caller's transaction (the account store's device changes use it too).</summary>
+    /// <summary>
+    /// Writes device-list rows inside a caller's transaction (the account, key and cross-signing stores' device changes use
+    /// it too): one statement for any number of devices.
+    /// </summary>
     internal static async Task InsertRowsAsync(DbConnection c, DbTransaction t, long streamId, string userId,
         IReadOnlyCollection<string> deviceIds, CancellationToken ct)
     {
@@ -137,15 +145,28 @@ internal sealed class DeviceListStore : IDeviceListStore
             return;
         }
 
-        await using var insert = c.Command("""
-            INSERT INTO device_lists_stream (stream_id, user_id, device_id) VALUES (@stream, @user, @device)
-            """, t).With("@stream", streamId).With("@user", userId).With("@device", "");
-        foreach (string deviceId in deviceIds)
-        {
-            insert.Parameters["@device"].Value = deviceId;
-            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
+        await using var insert = c.Command($"""
+            INSERT INTO device_lists_stream (stream_id, user_id, device_id)
+            SELECT @stream, @user, w.c0 FROM {SqlJsonRows.Table(c, "@devices", 1)} w
+            """, t).With("@stream", streamId).With("@user", userId).With("@devices", SqlJsonRows.Json(deviceIds));
+        await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// An SQL condition: the user in <paramref name="userColumn"/> is joined now to a room <c>@me</c> is joined to now.
+    /// </summary>
+    /// <remarks>
+    /// Evaluated per user, as index lookups over the rooms of the two users, whatever the size of the rooms. <c>OFFSET 0</c>
+    /// keeps PostgreSQL from turning the test into a semi-join or a hashed subplan, which would first list every member of
+    /// every room of <c>@me</c> (tens of thousands for a user in large rooms) to keep a handful of them.
+    /// </remarks>
+    private static string SharesRoomWithMe(string userColumn) => $"""
+        EXISTS (SELECT 1 FROM current_state_events mine
+                JOIN current_state_events theirs ON theirs.room_id = mine.room_id
+                WHERE mine.type = 'm.room.member' AND mine.state_key = @me AND mine.membership = 'join'
+                  AND theirs.type = 'm.room.member' AND theirs.state_key = {userColumn} AND theirs.membership = 'join'
+                LIMIT 1 OFFSET 0)
+        """;
 
     private static bool IsJoin(string pduJson)
     {
@@ -156,9 +177,6 @@ internal sealed class DeviceListStore : IDeviceListStore
             && membership.ValueKind == JsonValueKind.String
             && membership.ValueEquals("join");
     }
-
-    private static string InList(int count) =>
-        string.Join(",", Enumerable.Range(0, count).Select(i => "@p" + i.ToString(CultureInfo.InvariantCulture)));
 
     private static async Task<IReadOnlyList<string>> ReadStringsAsync(DbCommand query, CancellationToken ct)
     {
@@ -171,4 +189,34 @@ internal sealed class DeviceListStore : IDeviceListStore
 
         return values;
     }
+}
+
+/// <summary>
+/// Lists of any length as one statement parameter: a JSON array of arrays that the SQL unpacks into rows, so that a
+/// statement about a thousand devices is one statement with one parameter, not a thousand (nor a chunked IN list).
+/// </summary>
+/// <remarks>
+/// The device-list, account and cross-signing stores share it (the engine comes from the connection, so that helpers running
+/// inside another store's transaction need no engine); <see cref="E2eKeyStore"/> has the same SQL privately.
+/// </remarks>
+internal static class SqlJsonRows
+{
+    /// <summary>
+    /// A derived table of <paramref name="columns"/> text columns <c>c0</c>, <c>c1</c>... unpacked from
+    /// <paramref name="parameter"/>, which holds <see cref="Json(IEnumerable{string[]})"/>, in the SQL of
+    /// <paramref name="connection"/>'s engine.
+    /// </summary>
+    public static string Table(DbConnection connection, string parameter, int columns)
+    {
+        var names = Enumerable.Range(0, columns);
+        return connection is NpgsqlConnection
+            ? $"(SELECT {string.Join(", ", names.Select(i => $"value->>{i} AS c{i}"))} FROM json_array_elements(CAST({parameter} AS json)))"
+            : $"(SELECT {string.Join(", ", names.Select(i => $"json_extract(value, '$[{i}]') AS c{i}"))} FROM json_each({parameter}))";
+    }
+
+    /// <summary>The parameter value for rows of several columns.</summary>
+    public static string Json(IEnumerable<string[]> rows) => JsonSerializer.Serialize(rows.ToArray());
+
+    /// <summary>The parameter value for rows of one column (<c>c0</c>).</summary>
+    public static string Json(IEnumerable<string> values) => Json(values.Select(v => new[] { v }));
 }

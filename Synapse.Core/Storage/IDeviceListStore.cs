@@ -15,8 +15,12 @@ public interface IDeviceListStore
     /// <summary>Records that devices of <paramref name="userId"/> changed, at <paramref name="streamId"/>.</summary>
     Task AddChangesAsync(long streamId, UserId userId, IReadOnlyCollection<DeviceId> deviceIds, CancellationToken cancellationToken);
 
-    /// <summary>The users with a device-list row in (<paramref name="after"/>, <paramref name="upTo"/>].</summary>
-    Task<IReadOnlyList<string>> GetChangedUsersAsync(long after, long upTo, CancellationToken cancellationToken);
+    /// <summary>
+    /// The users with a device-list row in (<paramref name="after"/>, <paramref name="upTo"/>] who are joined now to a room
+    /// <paramref name="userId"/> is joined to now, and <paramref name="userId"/> itself when it has a row in the range.
+    /// </summary>
+    Task<IReadOnlyList<string>> GetChangedUsersSharingRoomsAsync(UserId userId, long after, long upTo,
+        CancellationToken cancellationToken);
 
     /// <summary>
     /// The rows in (<paramref name="after"/>, <paramref name="upTo"/>], ordered by stream ID, at most
@@ -26,10 +30,11 @@ public interface IDeviceListStore
         CancellationToken cancellationToken);
 
     /// <summary>
-    /// Every user joined to a room <paramref name="userId"/> is joined to now (including <paramref name="userId"/> when it is
-    /// joined anywhere).
+    /// Those of <paramref name="candidates"/> joined now to a room <paramref name="userId"/> is joined to now (including
+    /// <paramref name="userId"/>, when it is a candidate and joined anywhere).
     /// </summary>
-    Task<IReadOnlySet<string>> GetUsersSharingRoomsAsync(UserId userId, CancellationToken cancellationToken);
+    Task<IReadOnlySet<string>> GetUsersSharingRoomsAsync(UserId userId, IReadOnlyCollection<string> candidates,
+        CancellationToken cancellationToken);
 
     /// <summary>The users joined now to any of <paramref name="roomIds"/>.</summary>
     Task<IReadOnlySet<string>> GetJoinedMembersAsync(IReadOnlyCollection<string> roomIds, CancellationToken cancellationToken);

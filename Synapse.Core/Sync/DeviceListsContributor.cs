@@ -111,38 +111,26 @@ internal static class DeviceListChanges
             }
         }
 
-        long listsFrom = from[StreamNames.DeviceLists];
-        long listsTo = to[StreamNames.DeviceLists];
-        bool ownChange = false;
-        if (listsTo > listsFrom)
-        {
-            foreach (string user in await store.GetChangedUsersAsync(listsFrom, listsTo, cancellationToken).ConfigureAwait(false))
-            {
-                if (user == me)
-                {
-                    ownChange = true;
-                }
-                else
-                {
-                    changed.Add(user);
-                }
-            }
-        }
-
+        // Only the candidates are checked against the rooms shared now: never the requester's every room-mate.
         changed.Remove(me);
         leftCandidates.Remove(me);
         var resultChanged = new SortedSet<string>(StringComparer.Ordinal);
         var resultLeft = new SortedSet<string>(StringComparer.Ordinal);
         if (changed.Count > 0 || leftCandidates.Count > 0)
         {
-            var sharing = await store.GetUsersSharingRoomsAsync(userId, cancellationToken).ConfigureAwait(false);
+            var sharing = await store.GetUsersSharingRoomsAsync(userId, [.. changed.Union(leftCandidates)], cancellationToken)
+                .ConfigureAwait(false);
             resultLeft.UnionWith(leftCandidates.Where(u => !sharing.Contains(u)));
             resultChanged.UnionWith(changed.Where(sharing.Contains));
         }
 
-        if (ownChange)
+        // Device-list changes of users sharing a room now, and the requester's own.
+        long listsFrom = from[StreamNames.DeviceLists];
+        long listsTo = to[StreamNames.DeviceLists];
+        if (listsTo > listsFrom)
         {
-            resultChanged.Add(me);
+            resultChanged.UnionWith(await store.GetChangedUsersSharingRoomsAsync(userId, listsFrom, listsTo, cancellationToken)
+                .ConfigureAwait(false));
         }
 
         return (resultChanged, resultLeft);

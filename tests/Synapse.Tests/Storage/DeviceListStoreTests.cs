@@ -67,9 +67,11 @@ public sealed class DeviceListStoreTests
         await store.AddChangesAsync(2, UserId.Parse(Bob), [Phone], default);
         await store.AddChangesAsync(3, UserId.Parse(Alice), [Phone], default);
 
-        Assert.Equal([Alice, Bob], (await store.GetChangedUsersAsync(0, 3, default)).Order(StringComparer.Ordinal));
-        Assert.Equal([Bob], await store.GetChangedUsersAsync(1, 2, default));
-        Assert.Empty(await store.GetChangedUsersAsync(3, 3, default));
+        // Nobody shares a room: each user sees only their own changes.
+        Assert.Equal([Alice], await store.GetChangedUsersSharingRoomsAsync(UserId.Parse(Alice), 0, 3, default));
+        Assert.Equal([Bob], await store.GetChangedUsersSharingRoomsAsync(UserId.Parse(Bob), 1, 2, default));
+        Assert.Empty(await store.GetChangedUsersSharingRoomsAsync(UserId.Parse(Alice), 1, 2, default));
+        Assert.Empty(await store.GetChangedUsersSharingRoomsAsync(UserId.Parse(Alice), 3, 3, default));
         Assert.Equal([(1L, Alice, "LAPTOP"), (1L, Alice, "PHONE"), (2L, Bob, "PHONE")], await store.GetRowsAsync(0, 3, 2, default));
     }
 
@@ -93,9 +95,24 @@ public sealed class DeviceListStoreTests
         await PersistAsync(events, other, 6, Bob, "join", newRoom: true);
         await PersistAsync(events, other, 7, Alice, "join");
 
-        Assert.Equal([Alice, Bob, Carol], (await store.GetUsersSharingRoomsAsync(UserId.Parse(Alice), default)).Order(StringComparer.Ordinal));
+        const string Dave = "@dave:test.local";
+        string[] everyone = [Alice, Bob, Carol, Dave, Alice];
+        Assert.Equal([Alice, Bob, Carol], (await store.GetUsersSharingRoomsAsync(UserId.Parse(Alice), everyone, default)).Order(StringComparer.Ordinal));
+        Assert.Equal([Bob], await store.GetUsersSharingRoomsAsync(UserId.Parse(Alice), [Bob, Dave], default));
+        Assert.Empty(await store.GetUsersSharingRoomsAsync(UserId.Parse(Alice), [], default));
         Assert.Equal([Alice, Carol], (await store.GetJoinedMembersAsync([room], default)).Order(StringComparer.Ordinal));
-        Assert.Empty(await store.GetUsersSharingRoomsAsync(UserId.Parse("@nobody:test.local"), default));
+        Assert.Equal([Alice, Bob, Carol], (await store.GetJoinedMembersAsync([room, other], default)).Order(StringComparer.Ordinal));
+        Assert.Empty(await store.GetUsersSharingRoomsAsync(UserId.Parse("@nobody:test.local"), everyone, default));
+
+        // Device-list changes of room-mates and of oneself, not of strangers.
+        await store.AddChangesAsync(1, UserId.Parse(Dave), [Phone], default);
+        await store.AddChangesAsync(2, UserId.Parse(Carol), [Phone, Laptop], default);
+        await store.AddChangesAsync(3, UserId.Parse(Alice), [Phone], default);
+        await store.AddChangesAsync(4, UserId.Parse(Bob), [Phone], default);
+        Assert.Equal([Alice, Bob, Carol],
+            (await store.GetChangedUsersSharingRoomsAsync(UserId.Parse(Alice), 0, 4, default)).Order(StringComparer.Ordinal));
+        Assert.Equal([Carol], await store.GetChangedUsersSharingRoomsAsync(UserId.Parse(Alice), 0, 2, default));
+        Assert.Equal([Dave], await store.GetChangedUsersSharingRoomsAsync(UserId.Parse(Dave), 0, 4, default));
 
         // Alice's view of (2, 7]: carol's join, bob's leave, carol's rename is no transition; alice joined the other room.
         var transitions = await store.GetMembershipTransitionsAsync(UserId.Parse(Alice), 2, 7, default);
