@@ -59,7 +59,11 @@ public static class ReplicationCommandWriter
                 break;
             case FederationAckCommand ack:
                 line = new LineWriter(output, "FEDERATION_ACK"u8, 64 + ack.Instance.Length * 3);
-                line.Word(ack.Instance);
+                if (ack.Instance.Length > 0)
+                {
+                    line.Word(ack.Instance);
+                }
+
                 line.Separator();
                 line.Number(ack.Token);
                 line.End();
