@@ -53,6 +53,52 @@ public sealed class StreamIdGenerator
     }
 
     /// <summary>
+    /// Applies a position another process wrote (a worker following main over replication): advances
+    /// <see cref="Current"/> to <paramref name="position"/> and publishes the rows. A position at or below
+    /// <see cref="Current"/> was already applied and is ignored (returns false).
+    /// </summary>
+    /// <remarks>A stream is either written here (<see cref="Allocate"/>) or followed, never both.</remarks>
+    public bool Follow(long position, IReadOnlyList<StreamRow> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        lock (_gate)
+        {
+            if (_pending.Count > 0)
+            {
+                throw new InvalidOperationException($"{Stream} is written in this process; it cannot also follow another writer.");
+            }
+
+            if (position <= _persistedUpTo)
+            {
+                return false;
+            }
+
+            _persistedUpTo = position;
+            _lastAllocated = position;
+            _bus.Publish(new StreamUpdate(Stream, position, rows));
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Starts a followed stream again at <paramref name="position"/>, possibly lower than <see cref="Current"/>:
+    /// the writer kept the stream in memory and restarted. Consumers holding state of this stream must reset it.
+    /// </summary>
+    public void Reset(long position)
+    {
+        lock (_gate)
+        {
+            if (_pending.Count > 0)
+            {
+                throw new InvalidOperationException($"{Stream} is written in this process; it cannot be reset.");
+            }
+
+            _persistedUpTo = position;
+            _lastAllocated = position;
+        }
+    }
+
+    /// <summary>
     /// Marks <paramref name="position"/> committed with its rows (empty when the write failed), advances
     /// <see cref="Current"/> past every contiguous committed position, and publishes them in order.
     /// </summary>

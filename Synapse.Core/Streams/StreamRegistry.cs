@@ -22,7 +22,8 @@ public sealed class StreamRegistry
         StreamNames.ToDevice, StreamNames.DeviceLists, StreamNames.PushRules,
     ];
 
-    private static readonly IReadOnlyList<string> AllStreams = [.. TokenStreams, StreamNames.Backfill, StreamNames.Caches];
+    /// <summary>Every stream, the token streams first.</summary>
+    public static readonly IReadOnlyList<string> AllStreams = [.. TokenStreams, StreamNames.Backfill, StreamNames.Caches];
 
     private readonly StreamBus _bus;
     private readonly IEnumerable<IStreamPositionLoader> _loaders;
