@@ -441,6 +441,35 @@ internal sealed class EventStore : IEventStore
             return newestFirst.Reverse().ToList();
         }, cancellationToken);
 
+    public Task<IReadOnlyList<StreamedEvent>> GetEventsByStreamAsync(long after, long upTo, int limit,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<StreamedEvent>>(async (c, ct) =>
+        {
+            await using var query = c.Command("""
+                SELECT e.json, r.room_version, e.event_id, e.stream_ordering, rel.relates_to_id, rel.relation_type,
+                       rel.aggregation_key
+                FROM events e JOIN rooms r ON r.room_id = e.room_id
+                LEFT JOIN event_relations rel ON rel.event_id = e.event_id
+                WHERE e.stream_ordering > @after AND e.stream_ordering <= @upTo
+                ORDER BY e.stream_ordering LIMIT @limit
+                """).With("@after", after).With("@upTo", upTo).With("@limit", limit);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var events = new List<StreamedEvent>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var version = KnownRoomVersions.Find(reader.GetString(1))
+                    ?? throw new InvalidOperationException($"Unknown room version '{reader.GetString(1)}' in the database.");
+                using var document = JsonDocument.Parse(reader.GetString(0));
+                var pdu = Pdu.Create(document.RootElement.Clone(), version, reader.GetString(2));
+                var relation = reader.IsDBNull(4)
+                    ? null
+                    : new EventRelation(reader.GetString(4), reader.GetString(5), reader.GetNullableString(6));
+                events.Add(new StreamedEvent(pdu, reader.GetInt64(3), relation));
+            }
+
+            return events;
+        }, cancellationToken);
+
     private static async Task<IReadOnlyList<UserMembership>> ReadMembershipsAsync(DbCommand query, CancellationToken ct)
     {
         await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);

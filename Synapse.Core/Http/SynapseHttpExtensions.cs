@@ -51,6 +51,7 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Rooms.EventSigner>();
         services.AddSingleton<Rooms.RoomEventPipeline>();
         services.AddSingleton<Rooms.IRoomEventWriter>(sp => sp.GetRequiredService<Rooms.RoomEventPipeline>());
+        services.AddSingleton<Streams.IStreamSource, Rooms.EventsStreamSource>();
         services.AddSingleton<Rooms.RoomService>();
         services.AddSingleton<Rooms.RoomQueryService>();
         services.AddSingleton<Rooms.RelationTargets>();

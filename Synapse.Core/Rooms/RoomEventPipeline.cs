@@ -249,7 +249,7 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
         queue.Snapshot = working;
         foreach (var persisted in batch.Events)
         {
-            eventStream.Complete(persisted.StreamOrdering, [StreamRow(persisted)]);
+            eventStream.Complete(persisted.StreamOrdering, [EventStreamRows.Build(persisted.Pdu, persisted.Relation)]);
         }
 
         foreach (var (write, built) in accepted)
@@ -457,36 +457,6 @@ internal sealed partial class RoomEventPipeline : IRoomEventWriter, IAsyncDispos
         state.MaxDepth = pdu.Depth;
         batch.Events.Add(new EventToPersist(pdu, _streams[StreamNames.Events].Allocate(), state.StateGroup, replaces,
             now, draft.Transaction, ReadRelation(pdu)));
-    }
-
-    /// <summary>The events stream row: enough for a consumer to route it (and, over replication, to fetch it).</summary>
-    private static StreamRow StreamRow(EventToPersist persisted)
-    {
-        var pdu = persisted.Pdu;
-        var data = new JsonObject { ["event_id"] = pdu.EventId, ["room_id"] = pdu.RoomId, ["type"] = pdu.Type, ["sender"] = pdu.Sender };
-        if (persisted.Relation is { } relation)
-        {
-            data["relates_to"] = relation.RelatesToId;
-            data["rel_type"] = relation.RelationType;
-        }
-
-        if (pdu.Redacts is { } redacts)
-        {
-            data["redacts"] = redacts;
-        }
-
-        List<string> keys = [NotifierKey.Room(pdu.RoomId)];
-        if (pdu.StateKey is { } stateKey)
-        {
-            data["state_key"] = stateKey;
-            if (pdu.Type == "m.room.member")
-            {
-                data["membership"] = pdu.ContentString("membership");
-                keys.Add(NotifierKey.User(stateKey));
-            }
-        }
-
-        return new StreamRow(data, keys);
     }
 
     private static Pdu Redacted(Pdu pdu) =>

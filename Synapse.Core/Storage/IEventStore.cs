@@ -67,6 +67,12 @@ public interface IEventStore
         CancellationToken cancellationToken);
 
     /// <summary>
+    /// The events of every room with stream ordering in (<paramref name="after"/>, <paramref name="upTo"/>], oldest first,
+    /// at most <paramref name="limit"/>, each with the relation stored with it: the events stream read back (one query).
+    /// </summary>
+    Task<IReadOnlyList<StreamedEvent>> GetEventsByStreamAsync(long after, long upTo, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Every state event of one (type, state_key) in the room, oldest first: a user's membership history,
     /// or the history of <c>m.room.history_visibility</c>, without loading whole state groups.
     /// </summary>
@@ -127,6 +133,9 @@ public sealed record StoredEvent(Pdu Pdu, long StreamOrdering, long StateGroup, 
     /// <summary>Its topological position.</summary>
     public TopologicalPosition Position => new(Pdu.Depth, StreamOrdering);
 }
+
+/// <summary>An event at its position in the events stream, with the relation persisted with it (null when none).</summary>
+public sealed record StreamedEvent(Pdu Pdu, long StreamOrdering, EventRelation? Relation);
 
 /// <summary>A point in a room's topological order: (depth, stream ordering).</summary>
 public readonly record struct TopologicalPosition(long Depth, long StreamOrdering) : IComparable<TopologicalPosition>

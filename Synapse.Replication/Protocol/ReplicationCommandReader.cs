@@ -174,7 +174,8 @@ public sealed class ReplicationCommandReader
             var option = NextWord(ref args, "option");
             if (option.StartsWith("proto="u8))
             {
-                version = (int)Long(option["proto="u8.Length..], "protocol version");
+                long announced = Long(option["proto="u8.Length..], "protocol version");
+                version = announced is >= 0 and <= int.MaxValue ? (int)announced : throw Bad("protocol version out of range");
             }
             else if (option.StartsWith("nonce="u8))
             {
@@ -241,6 +242,12 @@ public sealed class ReplicationCommandReader
                 }
 
                 index++;
+            }
+
+            // The array must be the whole rest of the line, as the reference's json decoding requires.
+            if (reader.Read())
+            {
+                throw Bad("USER_IP has data after its JSON array");
             }
 
             if (index < 5 || text[0] is null || text[1] is null || text[2] is null)

@@ -130,7 +130,8 @@ public static class ReplicationCommandWriter
 
     private static void WritePosition(IBufferWriter<byte> output, PositionCommand position)
     {
-        var line = new LineWriter(output, "POSITION"u8, 128 + (position.Stream.Length + position.Instance.Length) * 3);
+        var line = new LineWriter(output, "POSITION"u8,
+            128 + (position.Stream.Length + position.Instance.Length + (position.Epoch?.Length ?? 0)) * 3);
         line.Word(position.Stream);
         line.Word(position.Instance);
         line.Separator();
