@@ -165,25 +165,25 @@ export async function startSyncing({ checks }, user, client = user.client, label
   });
 }
 
-/** alice creates a room with `createOptions`, invites bob, bob joins; both clients see the join. */
-export async function sharedRoom({ checks }, alice, bob, label, createOptions = {}) {
+/** alice creates a room with `createOptions`, invites bob, bob joins; both clients see the join (each wait up to `waitMs`). */
+export async function sharedRoom({ checks, waitMs = WAIT_MS }, alice, bob, label, createOptions = {}) {
   const roomId = await checks.step(`alice creates the ${label} room`, async () => {
     const { room_id: id } = await alice.client.createRoom({ preset: "private_chat", ...createOptions });
     return id;
   });
   await checks.step(`alice invites bob to the ${label} room`, () => alice.client.invite(roomId, bob.userId));
   await checks.step(`bob's sync delivers the invite to the ${label} room`, () =>
-    until(() => bob.client.getRoom(roomId)?.getMyMembership() === KnownMembership.Invite, WAIT_MS, "the invite"));
+    until(() => bob.client.getRoom(roomId)?.getMyMembership() === KnownMembership.Invite, waitMs, "the invite"));
   await checks.step(`bob joins the ${label} room`, () => bob.client.joinRoom(roomId));
   await checks.step(`alice's sync shows bob joined the ${label} room`, () =>
     until(
       () => alice.client.getRoom(roomId)?.getMember(bob.userId)?.membership === KnownMembership.Join,
-      WAIT_MS,
+      waitMs,
       "bob's join in alice's room state",
       () => `bob's membership: ${alice.client.getRoom(roomId)?.getMember(bob.userId)?.membership}`,
     ));
   await checks.step(`bob's sync shows his own join to the ${label} room`, () =>
-    until(() => bob.client.getRoom(roomId)?.getMyMembership() === KnownMembership.Join, WAIT_MS, "bob's own join"));
+    until(() => bob.client.getRoom(roomId)?.getMyMembership() === KnownMembership.Join, waitMs, "bob's own join"));
   return roomId;
 }
 

@@ -9,8 +9,9 @@
 // per check and "N passed, M failed"; exits 0 only when every check passed.
 
 import { randomBytes } from "node:crypto";
-import { ClientEvent, EventType, KnownMembership, SyncState } from "matrix-js-sdk";
+import { ClientEvent, EventType, SyncState } from "matrix-js-sdk";
 import { describeError, rawRequest, until, withTimeout } from "../lib/harness.mjs";
+import { sharedRoom } from "../lib/rooms.mjs";
 import { scenario } from "../lib/scenario.mjs";
 import { clientFor, login, register, uniqueLocalpart } from "../lib/users.mjs";
 
@@ -50,28 +51,6 @@ async function startSyncing(user) {
   });
 }
 
-/** alice creates a room (with `initialState`), invites bob, bob joins; both see the join. */
-async function sharedRoom(alice, bob, label, initialState) {
-  const roomId = await checks.step(`alice creates the ${label} room`, async () => {
-    const { room_id: id } = await alice.client.createRoom({ preset: "private_chat", name: `interop ${label}`, initial_state: initialState });
-    return id;
-  });
-  await checks.step(`alice invites bob to the ${label} room`, () => alice.client.invite(roomId, bob.userId));
-  await checks.step(`bob's sync delivers the invite to the ${label} room`, () =>
-    until(() => bob.client.getRoom(roomId)?.getMyMembership() === KnownMembership.Invite, WAIT_MS, "the invite"));
-  await checks.step(`bob joins the ${label} room`, () => bob.client.joinRoom(roomId));
-  await checks.step(`alice's sync shows bob joined the ${label} room`, () =>
-    until(
-      () => alice.client.getRoom(roomId)?.getMember(bob.userId)?.membership === KnownMembership.Join,
-      WAIT_MS,
-      "bob's join in alice's room state",
-      () => `bob's membership: ${alice.client.getRoom(roomId)?.getMember(bob.userId)?.membership}`,
-    ));
-  await checks.step(`bob's sync shows his own join to the ${label} room`, () =>
-    until(() => bob.client.getRoom(roomId)?.getMyMembership() === KnownMembership.Join, WAIT_MS, "bob's own join"));
-  return roomId;
-}
-
 /** Waits until `receiver`'s sync has delivered `eventId` and the SDK has finished decrypting it (if encrypted). */
 async function receive(receiver, roomId, eventId, expectClearType) {
   const event = await until(() => receiver.client.getRoom(roomId)?.findEventById(eventId), WAIT_MS, `event ${eventId} in ${receiver.name}'s timeline`);
@@ -85,7 +64,7 @@ async function receive(receiver, roomId, eventId, expectClearType) {
 }
 
 async function plainExchange(alice, bob) {
-  const roomId = await sharedRoom(alice, bob, "plain", []);
+  const roomId = await sharedRoom({ checks, waitMs: WAIT_MS }, alice, bob, "plain", { name: "interop plain", initial_state: [] });
   const text = `plain hello ${randomBytes(4).toString("hex")}`;
   const { event_id: eventId } = await checks.step("alice sends a plain message", () =>
     alice.client.sendMessage(roomId, { msgtype: "m.text", body: text }));
@@ -175,7 +154,7 @@ async function main() {
   await publishedKeys(bob, alice);
 
   const encryption = { type: EventType.RoomEncryption, state_key: "", content: { algorithm: MEGOLM } };
-  const roomId = await sharedRoom(alice, bob, "encrypted", [encryption]);
+  const roomId = await sharedRoom({ checks, waitMs: WAIT_MS }, alice, bob, "encrypted", { name: "interop encrypted", initial_state: [encryption] });
   for (const user of [alice, bob]) {
     await checks.step(`${user.name}'s SDK treats the room as encrypted`, () =>
       until(() => user.client.getCrypto().isEncryptionEnabledInRoom(roomId), WAIT_MS, "m.room.encryption in the room state"));
