@@ -235,6 +235,14 @@ internal sealed class RawPeer(IDuplexPipe pipe)
         await pipe.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes(lines));
     }
 
+    /// <summary>Waits for main's SERVER greeting, answers its nonce with AUTH, then sends <paramref name="lines"/>.</summary>
+    public async Task AuthenticateAsync(string lines)
+    {
+        var greeting = await ReadUntilAsync(l => l.StartsWith("SERVER ", StringComparison.Ordinal));
+        string nonce = greeting.First(l => l.StartsWith("SERVER ", StringComparison.Ordinal)).Split("nonce=")[1];
+        await SendAsync($"AUTH {Synapse.Replication.Tcp.ReplicationProtocol.Proof(TestMain.Secret, nonce)}\n{lines}");
+    }
+
     /// <summary>Reads until a line matching <paramref name="predicate"/> arrived or the other side closed.</summary>
     public async Task<IReadOnlyList<string>> ReadUntilAsync(Func<string, bool> predicate, int seconds = 10)
     {

@@ -129,9 +129,7 @@ public sealed class ReplicationLinkTests
     {
         await using var main = await TestMain.StartAsync();
         var peer = new RawPeer(main.Accept().Client);
-        var greeting = await peer.ReadUntilAsync(l => l.StartsWith("SERVER ", StringComparison.Ordinal));
-        string nonce = greeting.First(l => l.StartsWith("SERVER", StringComparison.Ordinal)).Split("nonce=")[1];
-        await peer.SendAsync($"AUTH {ReplicationProtocol.Proof(TestMain.Secret, nonce)}\nNAME w\nFROBNICATE now\nUSER_SYNC x\n\nREPLICATE\n");
+        await peer.AuthenticateAsync("NAME w\nFROBNICATE now\nUSER_SYNC x\n\nREPLICATE\n");
         var lines = await peer.ReadUntilAsync(l => l.StartsWith("POSITION events", StringComparison.Ordinal));
         Assert.Contains("ERROR invalid command: FROBNICATE", lines);
         Assert.Contains(lines, l => l.StartsWith("ERROR missing", StringComparison.Ordinal));
@@ -148,9 +146,7 @@ public sealed class ReplicationLinkTests
         await Eventually.TrueAsync(() => main.Server.Peers.Count == 1, "the first worker is listed");
 
         var peer = new RawPeer(main.Accept().Client);
-        var greeting = await peer.ReadUntilAsync(l => l.StartsWith("SERVER ", StringComparison.Ordinal));
-        string nonce = greeting.First(l => l.StartsWith("SERVER", StringComparison.Ordinal)).Split("nonce=")[1];
-        await peer.SendAsync($"AUTH {ReplicationProtocol.Proof(TestMain.Secret, nonce)}\nNAME synchrotron1\nREPLICATE \n");
+        await peer.AuthenticateAsync("NAME synchrotron1\nREPLICATE \n");
         var lines = await peer.ReadUntilAsync(l => l.StartsWith("ERROR", StringComparison.Ordinal));
         Assert.Contains("ERROR instance name synchrotron1 is already connected", lines);
         Assert.Single(main.Server.Peers);
@@ -232,9 +228,7 @@ public sealed class ReplicationLinkTests
             Timeouts = new ReplicationTimeouts(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(300)),
         });
         var peer = new RawPeer(main.Accept().Client);
-        var greeting = await peer.ReadUntilAsync(l => l.StartsWith("SERVER ", StringComparison.Ordinal));
-        string nonce = greeting.First(l => l.StartsWith("SERVER", StringComparison.Ordinal)).Split("nonce=")[1];
-        await peer.SendAsync($"AUTH {ReplicationProtocol.Proof(TestMain.Secret, nonce)}\nNAME quiet\nREPLICATE \n");
+        await peer.AuthenticateAsync("NAME quiet\nREPLICATE \n");
         await Eventually.TrueAsync(() => main.Server.Peers.Count == 1, "main lists the peer");
 
         // The peer now neither reads nor writes (a half-open link): main gives up on it.
