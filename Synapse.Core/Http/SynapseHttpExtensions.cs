@@ -40,6 +40,7 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.SyncNotifier>();
         services.AddSingleton<Sync.SyncCache>();
         services.AddSingleton<Sync.RoomTimelineCache>();
+        services.AddSingleton<Sync.RoomStateCache>();
         services.AddSingleton<Sync.SyncService>();
         services.AddSingleton<Sync.LegacySyncService>();
         services.AddSingleton<Sync.AccountDataService>();

@@ -60,9 +60,11 @@ internal sealed class ClientEventFormatter
 
         var byId = (await _store.GetEventsAsync(related, cancellationToken).ConfigureAwait(false))
             .ToDictionary(e => e.Pdu.EventId, StringComparer.Ordinal);
+        // Only events sent through PUT /send (messages and redactions, never state) carry a transaction ID: a batch of
+        // someone else's events and the requester's state events (a lazy-loaded own member event) needs no query.
         var ownIds = requester is null
             ? []
-            : events.Where(e => e.Pdu.Sender == requester.UserId.Value).Select(e => e.Pdu.EventId).ToList();
+            : events.Where(e => e.Pdu.Sender == requester.UserId.Value && !e.Pdu.IsState).Select(e => e.Pdu.EventId).ToList();
         var txnIds = requester is null
             ? new Dictionary<string, string>()
             : await _store.GetTransactionIdsAsync(ownIds, requester.UserId.Value, requester.DeviceId.Value, cancellationToken)

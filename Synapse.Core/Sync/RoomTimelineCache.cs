@@ -40,15 +40,18 @@ internal sealed class RoomTimelineCache
     public async Task<IReadOnlyList<StoredEvent>> GetNewestAsync(string roomId, long after, long upTo, int limit,
         CancellationToken cancellationToken)
     {
-        if (limit >= EventsPerRoom)
-        {
-            return await _store.GetRoomEventsByStreamAsync(roomId, after, upTo, limit, cancellationToken).ConfigureAwait(false);
-        }
-
         var room = _rooms.GetOrAdd(roomId, _ => new Room());
         if (room.Snapshot is { } cached && cached.LoadedUpTo >= upTo && TryServe(cached, after, upTo, limit) is { } hit)
         {
             return hit;
+        }
+
+        // A page larger than the entry (a client asking for a timeline of 50 or 200) is still served from it when the range
+        // starts inside the complete part: the woken syncs of such clients. One that reaches further back (an initial sync)
+        // reads the store without queueing behind the room's gate.
+        if (limit >= EventsPerRoom && room.Snapshot is { } held && after < held.CompleteAfter)
+        {
+            return await _store.GetRoomEventsByStreamAsync(roomId, after, upTo, limit, cancellationToken).ConfigureAwait(false);
         }
 
         await room.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -93,7 +96,7 @@ internal sealed class RoomTimelineCache
         if (room.Snapshot is null || room.Snapshot.LoadedUpTo < upTo)
         {
             // A fresh entry: complete from `after`, or from just before the oldest event read when the page was full.
-            Store(room, generation, new Snapshot(events.Count < limit ? after : events[0].StreamOrdering - 1, upTo, [.. events]));
+            Store(room, generation, Trim(new Snapshot(events.Count < limit ? after : events[0].StreamOrdering - 1, upTo, [.. events])));
         }
 
         return events;

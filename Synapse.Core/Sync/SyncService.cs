@@ -31,11 +31,12 @@ internal sealed class SyncService
     private readonly IEnumerable<ISyncActivityListener> _listeners;
     private readonly SyncCache _cache;
     private readonly RoomTimelineCache _timelines;
+    private readonly RoomStateCache _roomState;
     private readonly TimeProvider _time;
 
     public SyncService(IEventStore store, IRoomDirectoryStore directory, StreamRegistry streams, SyncNotifier notifier,
         ClientEventFormatter formatter, IEnumerable<ISyncContributor> contributors, IEnumerable<ISyncActivityListener> listeners,
-        SyncCache cache, RoomTimelineCache timelines, TimeProvider time)
+        SyncCache cache, RoomTimelineCache timelines, RoomStateCache roomState, TimeProvider time)
     {
         _store = store;
         _directory = directory;
@@ -46,6 +47,7 @@ internal sealed class SyncService
         _listeners = listeners;
         _cache = cache;
         _timelines = timelines;
+        _roomState = roomState;
         _time = time;
     }
 
@@ -400,7 +402,7 @@ internal sealed class SyncService
             if (!full)
             {
                 // Incremental: the members of the timeline's senders, even when unchanged, so the client can render them.
-                var currentState = await _store.GetCurrentStateIdsAsync(roomId, cancellationToken).ConfigureAwait(false);
+                var currentState = await _roomState.GetCurrentStateIdsAsync(roomId, cancellationToken).ConfigureAwait(false);
                 foreach (string sender in senders)
                 {
                     var key = new TypeStateKey("m.room.member", sender);
@@ -412,7 +414,11 @@ internal sealed class SyncService
             }
         }
 
-        var events = await _store.GetEventsAsync(ids.Values.ToList(), cancellationToken).ConfigureAwait(false);
+        // An incremental sync's state events are mostly current state (lazy-loaded members): shared in memory. A full room's
+        // state is read from the store, so that initial syncs do not fill the cache with every member of every room.
+        var events = full
+            ? await _store.GetEventsAsync(ids.Values.ToList(), cancellationToken).ConfigureAwait(false)
+            : await _roomState.GetEventsAsync(roomId, ids.Values.ToList(), cancellationToken).ConfigureAwait(false);
         return events.Where(e => filter.Matches(e.Pdu)).OrderBy(e => e.StreamOrdering).ToList();
     }
 
@@ -449,43 +455,18 @@ internal sealed class SyncService
     /// <summary>Member counts, and heroes when the room has neither a name nor a canonical alias.</summary>
     private async Task<JsonObject> SummaryAsync(string roomId, string userId, CancellationToken cancellationToken)
     {
-        var ids = await _store.GetCurrentStateIdsAsync(roomId, cancellationToken).ConfigureAwait(false);
-        var members = await _store.GetEventsAsync(ids.Where(kv => kv.Key.Type == "m.room.member").Select(kv => kv.Value).ToList(),
-            cancellationToken).ConfigureAwait(false);
-        var byMembership = members.ToLookup(m => m.Pdu.ContentString("membership"));
+        var room = await _roomState.GetSummaryAsync(roomId, cancellationToken).ConfigureAwait(false);
         var summary = new JsonObject
         {
-            ["m.joined_member_count"] = byMembership["join"].Count(),
-            ["m.invited_member_count"] = byMembership["invite"].Count(),
+            ["m.joined_member_count"] = room.JoinedCount,
+            ["m.invited_member_count"] = room.InvitedCount,
         };
-        bool named = await HasNonEmptyAsync(ids, "m.room.name", "name", cancellationToken).ConfigureAwait(false)
-            || await HasNonEmptyAsync(ids, "m.room.canonical_alias", "alias", cancellationToken).ConfigureAwait(false);
-        if (!named)
+        if (!room.Named)
         {
-            var heroes = byMembership["join"].Concat(byMembership["invite"]).Select(m => m.Pdu.StateKey!)
-                .Where(u => u != userId).Order(StringComparer.Ordinal).Take(5).ToList();
-            if (heroes.Count == 0)
-            {
-                heroes = byMembership["leave"].Concat(byMembership["ban"]).Select(m => m.Pdu.StateKey!)
-                    .Where(u => u != userId).Order(StringComparer.Ordinal).Take(5).ToList();
-            }
-
-            summary["m.heroes"] = new JsonArray([.. heroes.Select(h => (JsonNode)JsonValue.Create(h)!)]);
+            summary["m.heroes"] = new JsonArray([.. room.Heroes(userId).Select(h => (JsonNode)JsonValue.Create(h)!)]);
         }
 
         return summary;
-    }
-
-    private async Task<bool> HasNonEmptyAsync(IReadOnlyDictionary<TypeStateKey, string> ids, string type, string field,
-        CancellationToken cancellationToken)
-    {
-        if (!ids.TryGetValue(new TypeStateKey(type, ""), out string? id))
-        {
-            return false;
-        }
-
-        var events = await _store.GetEventsAsync([id], cancellationToken).ConfigureAwait(false);
-        return events.Count == 1 && events[0].RedactedBy is null && !string.IsNullOrEmpty(events[0].Pdu.ContentString(field));
     }
 
     /// <summary>Parses the <c>filter</c> parameter: inline JSON, or the ID of an uploaded filter.</summary>
