@@ -24,13 +24,19 @@ public sealed class ReplicationCommandReader
     private readonly ReplicationPeer _sender;
     private readonly int _maxLineLength;
     private readonly Utf8NameTable _names = new();
+    private readonly bool _borrowRows;
     private byte[]? _scratch;
     private bool _discarding;
 
     /// <summary>Creates a reader for the side that <paramref name="receiver"/> names.</summary>
     /// <param name="receiver">Who reads: commands only the receiver itself may send are refused.</param>
     /// <param name="maxLineLength">The longest line accepted, in bytes without the LF.</param>
-    public ReplicationCommandReader(ReplicationPeer receiver, int maxLineLength = DefaultMaxLineLength)
+    /// <param name="borrowRows">
+    /// When true, an <see cref="RdataCommand.Row"/> returned by <see cref="TryRead"/> points into the buffer read (or
+    /// into this reader's scratch buffer) instead of a copy: it is valid only until the buffer is advanced or
+    /// <see cref="TryRead"/> is called again. For a read loop that decodes each row before it reads on.
+    /// </param>
+    public ReplicationCommandReader(ReplicationPeer receiver, int maxLineLength = DefaultMaxLineLength, bool borrowRows = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLineLength, 64);
         _sender = receiver switch
@@ -40,6 +46,7 @@ public sealed class ReplicationCommandReader
             _ => throw new ArgumentOutOfRangeException(nameof(receiver), receiver, "A reader reads for one side."),
         };
         _maxLineLength = maxLineLength;
+        _borrowRows = borrowRows;
     }
 
     /// <summary>
@@ -84,13 +91,14 @@ public sealed class ReplicationCommandReader
 
             if (line.IsSingleSegment)
             {
-                command = Parse(line.FirstSpan);
+                command = Parse(line.FirstSpan, _borrowRows ? line.First : default);
             }
             else
             {
                 _scratch ??= new byte[_maxLineLength];
                 line.CopyTo(_scratch);
-                command = Parse(_scratch.AsSpan(0, (int)line.Length));
+                var copy = _scratch.AsMemory(0, (int)line.Length);
+                command = Parse(copy.Span, _borrowRows ? copy : default);
             }
 
             return true;
@@ -99,14 +107,17 @@ public sealed class ReplicationCommandReader
 
     /// <summary>Parses one line (without its LF).</summary>
     /// <exception cref="ReplicationProtocolException">The line is not a command this side may receive.</exception>
-    public ReplicationCommand Parse(ReadOnlySpan<byte> line)
+    public ReplicationCommand Parse(ReadOnlySpan<byte> line) => Parse(line, default);
+
+    /// <summary>Parses one line; an RDATA row is sliced from <paramref name="borrowed"/> (the same line) when given.</summary>
+    private ReplicationCommand Parse(ReadOnlySpan<byte> line, ReadOnlyMemory<byte> borrowed)
     {
         int space = line.IndexOf((byte)' ');
         var name = space < 0 ? line : line[..space];
         var args = space < 0 ? [] : line[(space + 1)..];
         ReplicationCommand command = name switch
         {
-            _ when name.SequenceEqual("RDATA"u8) => ParseRdata(args),
+            _ when name.SequenceEqual("RDATA"u8) => ParseRdata(args, borrowed),
             _ when name.SequenceEqual("POSITION"u8) => ParsePosition(args),
             _ when name.SequenceEqual("PING"u8) => new PingCommand(Text(args)),
             _ when name.SequenceEqual("USER_SYNC"u8) => ParseUserSync(args),
@@ -133,7 +144,7 @@ public sealed class ReplicationCommandReader
     private static SequencePosition? IndexToPosition(ReadOnlySequence<byte> buffer, int index) =>
         index < 0 ? null : buffer.GetPosition(index);
 
-    private RdataCommand ParseRdata(ReadOnlySpan<byte> args)
+    private RdataCommand ParseRdata(ReadOnlySpan<byte> args, ReadOnlyMemory<byte> line)
     {
         string stream = _names.Get(NextWord(ref args, "stream"));
         string instance = _names.Get(NextWord(ref args, "instance"));
@@ -144,7 +155,8 @@ public sealed class ReplicationCommandReader
             throw Bad("RDATA without a row");
         }
 
-        return new RdataCommand(stream, instance, token, args.ToArray());
+        // The row is the rest of the line: borrowed, it is the line's tail in the buffer it was read from.
+        return new RdataCommand(stream, instance, token, line.IsEmpty ? args.ToArray() : line[^args.Length..]);
     }
 
     private PositionCommand ParsePosition(ReadOnlySpan<byte> args)

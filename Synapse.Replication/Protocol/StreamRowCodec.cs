@@ -53,36 +53,72 @@ public static class StreamRowCodec
 
     /// <summary>Reads a row; unknown fields are ignored.</summary>
     /// <exception cref="ReplicationProtocolException">The JSON is not a row.</exception>
+    /// <remarks>
+    /// One pass with a reader: <c>data</c> becomes a <see cref="JsonObject"/> over its own bytes (materialized when a
+    /// consumer first reads it), <c>notify</c> is read straight into strings; the rest of the row builds no nodes.
+    /// </remarks>
     public static StreamRow Read(ReadOnlySpan<byte> json)
     {
-        JsonNode? node;
+        JsonObject? data = null;
+        List<string>? keys = null;
         try
         {
-            node = JsonNode.Parse(json);
+            var reader = new Utf8JsonReader(json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw NotARow();
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("data"u8))
+                {
+                    reader.Read();
+                    data = reader.TokenType == JsonTokenType.StartObject
+                        ? JsonObject.Create(JsonElement.ParseValue(ref reader))
+                        : throw NotARow();
+                }
+                else if (reader.ValueTextEquals("notify"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.StartArray)
+                    {
+                        reader.Skip();
+                        continue;
+                    }
+
+                    keys = new List<string>(2);
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        if (reader.TokenType == JsonTokenType.String)
+                        {
+                            keys.Add(reader.GetString()!);
+                        }
+                        else
+                        {
+                            reader.Skip();
+                        }
+                    }
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+
+            // One JSON value and nothing after it (trailing content makes Read throw).
+            if (reader.Read())
+            {
+                throw NotARow();
+            }
         }
         catch (JsonException e)
         {
             throw new ReplicationProtocolException("A row is not valid JSON.", e);
         }
 
-        if (node is not JsonObject row || row["data"] is not JsonObject data)
-        {
-            throw new ReplicationProtocolException("A row must be an object with a \"data\" object.");
-        }
-
-        row.Remove("data");
-        List<string> keys = [];
-        if (row["notify"] is JsonArray notify)
-        {
-            foreach (var key in notify)
-            {
-                if (key is JsonValue value && value.TryGetValue(out string? text))
-                {
-                    keys.Add(text);
-                }
-            }
-        }
-
-        return new StreamRow(data, keys);
+        return data is null ? throw NotARow() : new StreamRow(data, keys ?? (IReadOnlyList<string>)[]);
     }
+
+    private static ReplicationProtocolException NotARow() => new("A row must be an object with a \"data\" object.");
 }

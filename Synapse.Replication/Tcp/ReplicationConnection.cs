@@ -39,7 +39,9 @@ internal sealed class ReplicationConnection
         string description, ILogger logger, TimeProvider time)
     {
         _pipe = pipe;
-        _reader = new ReplicationCommandReader(side, maxLineLength);
+        // The handler runs before the read loop advances past a line (ReadLoopAsync), and a worker decodes each row
+        // there: its RDATA rows need not be copied out of the pipe's buffer.
+        _reader = new ReplicationCommandReader(side, maxLineLength, borrowRows: side == ReplicationPeer.Client);
         _timeouts = timeouts;
         Description = description;
         _logger = logger;
