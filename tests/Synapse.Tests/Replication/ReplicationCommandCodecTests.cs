@@ -100,13 +100,27 @@ public sealed class ReplicationCommandCodecTests
 
     [Theory]
     [MemberData(nameof(Segmentations))]
-    public void Reader_PayloadOfEveryCommand_ReadsEachCommandOnceInOrder(ReplicationPeer receiver, Segmentation segmentation)
+    public void Reader_PayloadOfEveryCommand_ReadsEachCommandOnceInOrder(ReplicationPeer receiver, Segmentation segmentation) =>
+        ReadsEachCommandOnceInOrder(receiver, segmentation, borrowRows: false);
+
+    [Theory]
+    [MemberData(nameof(EverySegmentation))]
+    public void Reader_BorrowingRows_ReadsEachRowWhole(Segmentation segmentation) =>
+        ReadsEachCommandOnceInOrder(ReplicationPeer.Client, segmentation, borrowRows: true);
+
+    public static TheoryData<Segmentation> EverySegmentation => new(Enum.GetValues<Segmentation>());
+
+    /// <summary>
+    /// Reads the payload cut as <paramref name="segmentation"/> says. Rows are copied as soon as each command is read
+    /// (<see cref="ReadAll"/>), which is all a borrowed row promises.
+    /// </summary>
+    private static void ReadsEachCommandOnceInOrder(ReplicationPeer receiver, Segmentation segmentation, bool borrowRows)
     {
         var (payload, expected) = Payload(receiver);
         int cases = 0;
         foreach (var (label, buffer, tail) in Cut(payload, segmentation))
         {
-            var reader = new ReplicationCommandReader(receiver);
+            var reader = new ReplicationCommandReader(receiver, borrowRows: borrowRows);
             var rest = buffer;
             var read = ReadAll(reader, ref rest);
             AssertSameCommands(label, expected, read);
@@ -118,7 +132,7 @@ public sealed class ReplicationCommandCodecTests
         {
             foreach (int chunk in new[] { 1, 7, 0 })
             {
-                var read = ReadIncrementally(new ReplicationCommandReader(receiver), payload, chunk, out int retained);
+                var read = ReadIncrementally(new ReplicationCommandReader(receiver, borrowRows: borrowRows), payload, chunk, out int retained);
                 AssertSameCommands($"chunks of {chunk}", expected, read);
                 Assert.True(retained <= Limit + Math.Max(chunk, MaxRandomChunk), $"kept {retained} bytes");
                 cases++;
@@ -501,11 +515,15 @@ public sealed class ReplicationCommandCodecTests
         var commands = new List<ReplicationCommand>();
         while (reader.TryRead(ref buffer, out var command))
         {
-            commands.Add(command);
+            commands.Add(Detached(command));
         }
 
         return commands;
     }
+
+    /// <summary>The command with its row copied, valid after the reader moves on (a borrowed row is not).</summary>
+    internal static ReplicationCommand Detached(ReplicationCommand command) =>
+        command is RdataCommand rdata ? rdata with { Row = rdata.Row.ToArray() } : command;
 
     /// <summary>A comparable text of a command: records compare their byte payloads by reference, so spell them out.</summary>
     internal static string Describe(ReplicationCommand command) => command switch
@@ -566,7 +584,7 @@ public sealed class ReplicationCommandCodecTests
                     // Into the list as they come: an error must not lose the commands read before it.
                     while (reader.TryRead(ref buffer, out var command))
                     {
-                        commands.Add(command);
+                        commands.Add(Detached(command));
                     }
 
                     break;
