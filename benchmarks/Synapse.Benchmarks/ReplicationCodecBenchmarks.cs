@@ -50,7 +50,8 @@ public class ReplicationCodecBenchmarks
         BufferLength = bytes.Length;
         _whole = new ReadOnlySequence<byte>(bytes);
         _segmented = Segments.Of(bytes, 4096);
-        _reader = new ReplicationCommandReader(ReplicationPeer.Client);
+        // As a worker reads: rows are borrowed from the buffer, decoded before the reader moves on.
+        _reader = new ReplicationCommandReader(ReplicationPeer.Client, borrowRows: true);
         _rowWriter = StreamRowCodec.CreateWriter(_rowOutput);
     }
 
