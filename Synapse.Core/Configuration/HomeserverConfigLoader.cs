@@ -55,7 +55,11 @@ public static class HomeserverConfigLoader
         "use_presence",
         "presence",
         "worker_app",
-        "worker_name");
+        "worker_name",
+        "worker_replication_secret",
+        "worker_replication_secret_path",
+        "tls_certificate_path",
+        "tls_private_key_path");
 
     /// <summary>Reads and validates the configuration files, later files overriding earlier ones key by key.</summary>
     /// <param name="paths">The YAML files, in merge order.</param>
@@ -120,16 +124,25 @@ public static class HomeserverConfigLoader
                 + "otherwise set 'enable_registration: false'");
         }
 
+        var listeners = ReadListeners(root);
+        if (listeners.Any(l => l.Tls) && (root.GetPath("tls_certificate_path") is null || root.GetPath("tls_private_key_path") is null))
+        {
+            throw root.Error("tls_certificate_path", "a listener with 'tls: true' needs tls_certificate_path and tls_private_key_path");
+        }
+
         return new HomeserverOptions
         {
             ServerName = serverName,
             PublicBaseUrl = ReadPublicBaseUrl(root),
-            Listeners = ReadListeners(root),
+            Listeners = listeners,
             Database = ReadDatabase(root.RequireSection("database")),
             EnableRegistration = enableRegistration,
             EnableRegistrationWithoutVerification = withoutVerification,
             AllowGuestAccess = root.GetBool("allow_guest_access", false),
-            RegistrationSharedSecret = ReadRegistrationSharedSecret(root),
+            RegistrationSharedSecret = ReadSecret(root, "registration_shared_secret"),
+            WorkerReplicationSecret = ReadWorkerReplicationSecret(root, listeners),
+            TlsCertificatePath = root.GetPath("tls_certificate_path"),
+            TlsPrivateKeyPath = root.GetPath("tls_private_key_path"),
             Password = ReadPassword(root),
             MaxUploadSize = ReadMaxUploadSize(root),
             SigningKeyPath = root.RequirePath("signing_key_path"),
@@ -181,9 +194,10 @@ public static class HomeserverConfigLoader
         {
             int port = listener.RequireInt("port", 0, 65535);
             string type = listener.RequireString("type");
-            if (listener.GetBool("tls", false))
+            bool tls = listener.GetBool("tls", false);
+            if (tls && type != ListenerOptions.ReplicationType)
             {
-                throw listener.Error("tls", "TLS listeners are not supported; terminate TLS in a reverse proxy");
+                throw listener.Error("tls", "TLS is supported on 'type: replication' listeners only; terminate client TLS in a reverse proxy");
             }
 
             // Synapse appends the legacy single 'bind_address' to 'bind_addresses' and falls back to all interfaces.
@@ -214,6 +228,7 @@ public static class HomeserverConfigLoader
                 Type = type,
                 XForwarded = listener.GetBool("x_forwarded", false),
                 Resources = resources,
+                Tls = tls,
             });
         }
 
@@ -271,15 +286,15 @@ public static class HomeserverConfigLoader
         };
     }
 
-    private static string? ReadRegistrationSharedSecret(ConfigSection root)
+    /// <summary>A secret given inline as <c>key</c> or in the file <c>key_path</c> (not both); never empty.</summary>
+    private static string? ReadSecret(ConfigSection root, string key)
     {
-        string? secret = root.GetString("registration_shared_secret");
-        string? path = root.GetPath("registration_shared_secret_path");
+        string pathKey = key + "_path";
+        string? secret = root.GetString(key);
+        string? path = root.GetPath(pathKey);
         if (secret is not null && path is not null)
         {
-            throw root.Error(
-                "registration_shared_secret_path",
-                "set either registration_shared_secret or registration_shared_secret_path, not both");
+            throw root.Error(pathKey, $"set either {key} or {pathKey}, not both");
         }
 
         if (path is not null)
@@ -290,22 +305,38 @@ public static class HomeserverConfigLoader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new ConfigurationException(
-                    root.FileOf("registration_shared_secret_path"),
-                    "registration_shared_secret_path",
-                    $"cannot read '{path}': {e.Message}",
-                    e);
+                throw new ConfigurationException(root.FileOf(pathKey), pathKey, $"cannot read '{path}': {e.Message}", e);
             }
 
             if (secret.Length == 0)
             {
-                throw root.Error("registration_shared_secret_path", $"'{path}' is empty");
+                throw root.Error(pathKey, $"'{path}' is empty");
             }
         }
         else if (secret is { Length: 0 })
         {
-            // An empty HMAC key would let anyone who knows that register admins.
-            throw root.Error("registration_shared_secret", "must not be empty");
+            // An empty key would let anyone who knows that in (to register admins, or to act as a worker).
+            throw root.Error(key, "must not be empty");
+        }
+
+        return secret;
+    }
+
+    /// <summary>
+    /// <c>worker_replication_secret</c>: required as soon as anything serves replication, since a worker may write
+    /// on behalf of any user. Unlike the protocol we learn from, replication is never served unauthenticated.
+    /// </summary>
+    private static string? ReadWorkerReplicationSecret(ConfigSection root, List<ListenerOptions> listeners)
+    {
+        string? secret = ReadSecret(root, "worker_replication_secret");
+        bool served = listeners.Any(l => l.Type == ListenerOptions.ReplicationType
+            || (l.Type == "http" && l.Resources.Contains(ListenerOptions.ReplicationResource)));
+        if (served && secret is null)
+        {
+            throw root.Error(
+                "worker_replication_secret",
+                "a 'type: replication' listener or a 'replication' resource needs worker_replication_secret "
+                + "(or worker_replication_secret_path), shared with the workers");
         }
 
         return secret;

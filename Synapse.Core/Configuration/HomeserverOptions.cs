@@ -30,6 +30,18 @@ public sealed class HomeserverOptions
     /// <summary><c>registration_shared_secret</c> (or the contents of <c>registration_shared_secret_path</c>).</summary>
     public string? RegistrationSharedSecret { get; init; }
 
+    /// <summary>
+    /// <c>worker_replication_secret</c> (or the contents of <c>worker_replication_secret_path</c>): the secret workers
+    /// prove on the replication TCP port and send on HTTP replication. Required when replication is served.
+    /// </summary>
+    public string? WorkerReplicationSecret { get; init; }
+
+    /// <summary><c>tls_certificate_path</c>: a PEM certificate (chain) for listeners with <c>tls: true</c>.</summary>
+    public string? TlsCertificatePath { get; init; }
+
+    /// <summary><c>tls_private_key_path</c>: the PEM private key of <see cref="TlsCertificatePath"/>.</summary>
+    public string? TlsPrivateKeyPath { get; init; }
+
     /// <summary><c>password_config</c> and <c>bcrypt_rounds</c>.</summary>
     public PasswordOptions Password { get; init; } = new();
 
@@ -79,13 +91,19 @@ public sealed class HomeserverOptions
 /// <summary>One entry of <c>listeners</c>.</summary>
 public sealed class ListenerOptions
 {
+    /// <summary>The <c>type</c> of the TCP replication listener (main process).</summary>
+    public const string ReplicationType = "replication";
+
+    /// <summary>The resource name of HTTP replication on a <c>type: http</c> listener.</summary>
+    public const string ReplicationResource = "replication";
+
     /// <summary><c>port</c>; 0 asks the OS for a free port (tests).</summary>
     public required int Port { get; init; }
 
     /// <summary><c>bind_addresses</c> (Synapse's default is <c>['::', '0.0.0.0']</c>).</summary>
     public required IReadOnlyList<string> BindAddresses { get; init; }
 
-    /// <summary><c>type</c>: <c>http</c> is served; other types are reported at start.</summary>
+    /// <summary><c>type</c>: <c>http</c> and <c>replication</c> are served; other types are reported at start.</summary>
     public required string Type { get; init; }
 
     /// <summary><c>x_forwarded</c>: trust <c>X-Forwarded-For</c> from a reverse proxy.</summary>
@@ -93,6 +111,9 @@ public sealed class ListenerOptions
 
     /// <summary>The union of <c>resources[].names</c> (client, federation, keys, media, ...).</summary>
     public required IReadOnlySet<string> Resources { get; init; }
+
+    /// <summary><c>tls</c>: serve TLS with <c>tls_certificate_path</c> (replication listeners only).</summary>
+    public bool Tls { get; init; }
 }
 
 /// <summary>Database engine selected by <c>database.name</c>.</summary>

@@ -41,6 +41,21 @@ public sealed class StreamIdGenerator
         }
     }
 
+    /// <summary>
+    /// The highest position allocated so far. Taken after a write has completed, it is at or above that write's
+    /// position: another process that waits for <see cref="Current"/> to reach it sees the write (read-after-write).
+    /// </summary>
+    public long LastAllocated
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lastAllocated;
+            }
+        }
+    }
+
     /// <summary>Reserves the next position. Complete it after the transaction that uses it commits (or fails).</summary>
     public long Allocate()
     {

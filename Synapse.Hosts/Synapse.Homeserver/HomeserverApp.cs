@@ -5,6 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Synapse.Configuration;
 using Synapse.Http;
+using Synapse.Replication;
+using Synapse.Replication.Http;
 using Synapse.Storage;
 using Synapse.Streams;
 
@@ -49,6 +51,7 @@ public static partial class HomeserverApp
         var skipped = builder.WebHost.ConfigureSynapseListeners(options);
         builder.Services.AddSynapseHomeserver(options);
         builder.Services.AddSynapseStorage(options.Database);
+        builder.Services.AddSynapseReplicationMain(options);
 
         var app = builder.Build();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Synapse.Homeserver");
@@ -57,7 +60,7 @@ public static partial class HomeserverApp
             Log.UnknownKey(logger, key);
         }
 
-        foreach (var listener in skipped)
+        foreach (var listener in skipped.Where(l => l.Type != ListenerOptions.ReplicationType))
         {
             Log.ListenerTypeNotServed(logger, listener.Type, listener.Port);
         }
@@ -74,6 +77,11 @@ public static partial class HomeserverApp
         }
 
         app.UseSynapseHomeserver();
+        if (options.WorkerReplicationSecret is not null)
+        {
+            app.MapSynapseReplication();
+        }
+
         return app;
     }
 

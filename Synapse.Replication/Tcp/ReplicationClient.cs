@@ -52,7 +52,7 @@ public sealed class ReplicationClientOptions
 /// applied whole when its last row arrives and dropped if the link breaks first; a position at or below the
 /// applied one is ignored.
 /// </remarks>
-public sealed class ReplicationClient
+public sealed class ReplicationClient : IStreamPositionWaiter
 {
     private readonly ReplicationClientOptions _options;
     private readonly StreamRegistry _streams;
@@ -107,7 +107,7 @@ public sealed class ReplicationClient
     /// a worker that had main write something waits for it before answering its client). A POSITION that
     /// advances the stream without rows releases waiters too.
     /// </summary>
-    public Task WaitForPositionAsync(string stream, long position, CancellationToken cancellationToken)
+    public async Task WaitForPositionAsync(string stream, long position, CancellationToken cancellationToken)
     {
         var waiter = (stream, position, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         lock (_waitersGate)
@@ -127,7 +127,15 @@ public sealed class ReplicationClient
             waiter.Item3.TrySetResult();
         }
 
-        return waiter.Item3.Task.WaitAsync(cancellationToken);
+        // A wait given up (a timeout) must not stay registered until the position comes, which may be never.
+        using var registration = cancellationToken.Register(() =>
+        {
+            lock (_waitersGate)
+            {
+                _waiters.Remove(waiter);
+            }
+        });
+        await waiter.Item3.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Connects and follows main until <paramref name="cancellationToken"/> is cancelled.</summary>

@@ -66,6 +66,7 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
             ("enable_registration", "enable_registration: true\nenable_registration_without_verification: True"),
             ("allow_guest_access", "allow_guest_access: on"),
             ("registration_shared_secret_path", $"registration_shared_secret_path: '{secretFile}'"),
+            ("worker_replication_secret", "worker_replication_secret: 'w0rker'"),
             ("password_config", "password_config:\n  enabled: false\n  localdb_enabled: no\n  pepper: 'pep'\n  bcrypt_rounds: 4"),
             ("max_upload_size", "max_upload_size: 512K"),
             ("macaroon_secret_key", "macaroon_secret_key: mac"),
@@ -89,6 +90,7 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
         Assert.True(options.EnableRegistrationWithoutVerification);
         Assert.True(options.AllowGuestAccess);
         Assert.Equal("s3cret-from-file", options.RegistrationSharedSecret);
+        Assert.Equal("w0rker", options.WorkerReplicationSecret);
         Assert.False(options.Password.Enabled);
         Assert.False(options.Password.LocalDbEnabled);
         Assert.Equal("pep", options.Password.Pepper);
@@ -165,7 +167,7 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
     [InlineData("listeners", "listeners:\n  - port: 8008\n    type: http\n  - port: 65536\n    type: http", "listeners[1].port", "expected an integer between 0 and 65535, got '65536'")]
     [InlineData("listeners", "listeners:\n  - type: http", "listeners[0].port", "required key is missing")]
     [InlineData("listeners", "listeners:\n  - port: 8008", "listeners[0].type", "required key is missing")]
-    [InlineData("listeners", "listeners:\n  - port: 8448\n    type: http\n    tls: true", "listeners[0].tls", "TLS listeners are not supported; terminate TLS in a reverse proxy")]
+    [InlineData("listeners", "listeners:\n  - port: 8448\n    type: http\n    tls: true", "listeners[0].tls", "TLS is supported on 'type: replication' listeners only; terminate client TLS in a reverse proxy")]
     [InlineData("listeners", "listeners:\n  - port: 8008\n    type: http\n    resources:\n      - names: [client, [x]]", "listeners[0].resources[0].names[1]", "expected a string, got a list")]
     [InlineData("database", null, "database", "required key is missing")]
     [InlineData("database", "database:\n  name: mysql", "database.name", "unknown database engine 'mysql'; expected 'sqlite3' or 'psycopg2'")]
@@ -182,6 +184,11 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
     [InlineData("registration_shared_secret", "registration_shared_secret: a\nregistration_shared_secret_path: /x", "registration_shared_secret_path", "not both")]
     [InlineData("registration_shared_secret", "registration_shared_secret: ''", "registration_shared_secret", "must not be empty")]
     [InlineData("registration_shared_secret", "registration_shared_secret_path: /nonexistent/secret", "registration_shared_secret_path", "cannot read")]
+    [InlineData("listeners", "listeners:\n  - port: 9093\n    type: replication", "worker_replication_secret", "needs worker_replication_secret")]
+    [InlineData("listeners", "listeners:\n  - port: 9093\n    type: http\n    resources:\n      - names: [replication]", "worker_replication_secret", "needs worker_replication_secret")]
+    [InlineData("listeners", "worker_replication_secret: s\nlisteners:\n  - port: 9092\n    type: replication\n    tls: true", "tls_certificate_path", "needs tls_certificate_path and tls_private_key_path")]
+    [InlineData("worker_replication_secret", "worker_replication_secret: ''", "worker_replication_secret", "must not be empty")]
+    [InlineData("worker_replication_secret", "worker_replication_secret: a\nworker_replication_secret_path: /x", "worker_replication_secret_path", "not both")]
     [InlineData("bcrypt_rounds", "bcrypt_rounds: 3", "bcrypt_rounds", "expected an integer between 4 and 31, got '3'")]
     [InlineData("bcrypt_rounds", "bcrypt_rounds: 10\npassword_config:\n  bcrypt_rounds: 11", "password_config.bcrypt_rounds", "set it in one place only")]
     [InlineData("password_config", "password_config:\n  enabled: only_for_reauth", "password_config.enabled", "'only_for_reauth' is not supported")]
@@ -529,6 +536,23 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
     {
         var error = Assert.Throws<ConfigurationException>(() => HomeserverConfigLoader.Load([WriteConfig(("presence", "presence:\n  enabled: sometimes"))]));
         Assert.Contains("presence.enabled", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_ReplicationListeners_ReadSecretResourceAndTls()
+    {
+        string secretFile = temp.Write("replication.secret", "  s3cret\n");
+        var options = HomeserverConfigLoader.Load([WriteConfig(
+            ("listeners", "listeners:\n  - port: 9093\n    type: http\n    resources:\n      - names: [replication]\n"
+                + "  - port: 9092\n    type: replication\n    bind_addresses: ['127.0.0.1']\n    tls: true"),
+            ("worker_replication_secret_path", $"worker_replication_secret_path: '{secretFile}'"),
+            ("tls_certificate_path", "tls_certificate_path: /etc/synapse/cert.pem\ntls_private_key_path: /etc/synapse/key.pem"))]);
+
+        Assert.Equal("s3cret", options.WorkerReplicationSecret);
+        Assert.Contains(ListenerOptions.ReplicationResource, options.Listeners[0].Resources);
+        Assert.Equal((ListenerOptions.ReplicationType, 9092, true), (options.Listeners[1].Type, options.Listeners[1].Port, options.Listeners[1].Tls));
+        Assert.Equal("/etc/synapse/cert.pem", options.TlsCertificatePath);
+        Assert.Equal("/etc/synapse/key.pem", options.TlsPrivateKeyPath);
     }
 
     private string WriteConfig(params (string Key, string? Block)[] overrides)

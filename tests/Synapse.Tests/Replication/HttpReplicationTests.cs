@@ -1,0 +1,470 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Synapse.Accounts;
+using Synapse.Configuration;
+using Synapse.Identifiers;
+using Synapse.Replication;
+using Synapse.Replication.Http;
+using Synapse.Replication.Tcp;
+using Synapse.Rooms;
+using Synapse.Storage;
+using Synapse.Streams;
+using Synapse.Tests.Infrastructure;
+
+namespace Synapse.Tests.Replication;
+
+/// <summary>
+/// HTTP replication between a real main process (Kestrel, TCP replication listener, database) and a worker's
+/// replication clients in this process, over loopback.
+/// </summary>
+public sealed class HttpReplicationTests
+{
+    private const string V3 = "/_matrix/client/v3";
+    private const string Secret = "worker-secret";
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task SendEvent_FromWorker_IsOnMainAndInTheWorkersStreamWhenTheCallReturns(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        await using var worker = await ReplicationWorker.StartAsync(main);
+
+        var writer = new RemoteRoomEventWriter(worker.Http);
+        var draft = new EventDraft(roomId, "m.room.message", null, alice.UserId, new JsonObject { ["body"] = "via a worker", ["msgtype"] = "m.text" })
+        {
+            Transaction = new TransactionKey(alice.UserId, alice.DeviceId, "client-txn-1"),
+        };
+        var written = await writer.WriteAsync([draft], CancellationToken.None);
+
+        // Read-after-write: no waiting here; the worker's stream already has the event when the call returns.
+        var stored = await main.Services.GetRequiredService<IEventStore>().GetEventsAsync([written[0].EventId], CancellationToken.None);
+        Assert.True(worker.Streams[StreamNames.Events].Current >= stored[0].StreamOrdering);
+        Assert.Contains(worker.Applied(StreamNames.Events), row => row.Data["event_id"]?.GetValue<string>() == written[0].EventId);
+        Assert.Equal("via a worker", written[0].Content.GetProperty("body").GetString());
+
+        // The client transaction travels along: a retry of the client's send is answered with the same event.
+        var again = await writer.WriteAsync([draft], CancellationToken.None);
+        Assert.Equal(written[0].EventId, again[0].EventId);
+        Assert.Equal(1, await CountMessagesAsync(main, alice, roomId, "via a worker"));
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task SendEvent_RetriedWithTheSameTxnAfterMainRestarted_WritesTheEventOnce(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        var drafts = new JsonObject
+        {
+            ["drafts"] = new JsonArray(new JsonObject
+            {
+                ["room_id"] = roomId, ["type"] = "m.room.topic", ["state_key"] = "", ["sender"] = alice.UserId,
+                ["content"] = new JsonObject { ["topic"] = "once" },
+            }),
+        };
+
+        var (status, first) = await ReplicationPostAsync(main, "send_event/txn-A", drafts, Secret);
+        Assert.Equal(200, status);
+        string eventId = first.GetProperty("events")[0].GetProperty("event_id").GetString()!;
+        Assert.True(first.GetProperty(ReplicationJson.PositionsKey).GetProperty(StreamNames.Events).GetInt64() > 0);
+
+        // The answer was lost and main restarted: the worker retries with the same transaction ID.
+        await main.RestartAsync();
+        var (retryStatus, retry) = await ReplicationPostAsync(main, "send_event/txn-A", drafts, Secret);
+        Assert.Equal(200, retryStatus);
+        Assert.Equal(eventId, retry.GetProperty("events")[0].GetProperty("event_id").GetString());
+
+        // Another transaction is another write (so the check above can fail).
+        var (_, other) = await ReplicationPostAsync(main, "send_event/txn-B", drafts, Secret);
+        Assert.NotEqual(eventId, other.GetProperty("events")[0].GetProperty("event_id").GetString());
+        Assert.Equal(2, await CountTopicChangesAsync(main, alice, roomId));
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task Endpoints_WithoutOrWithAWrongSecret_AreRefusedWith401Or403AndWriteNothing(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        var drafts = new JsonObject
+        {
+            ["drafts"] = new JsonArray(new JsonObject
+            {
+                ["room_id"] = roomId, ["type"] = "m.room.topic", ["state_key"] = "", ["sender"] = alice.UserId,
+                ["content"] = new JsonObject { ["topic"] = "forged" },
+            }),
+        };
+
+        var (missing, missingBody) = await ReplicationPostAsync(main, "send_event/t1", drafts, secret: null);
+        Assert.Equal(401, missing);
+        Assert.Equal("M_MISSING_TOKEN", missingBody.GetProperty("errcode").GetString());
+        var (wrong, wrongBody) = await ReplicationPostAsync(main, "send_event/t2", drafts, "not-the-secret");
+        Assert.Equal(403, wrong);
+        Assert.Equal("M_FORBIDDEN", wrongBody.GetProperty("errcode").GetString());
+        var (prefix, _) = await ReplicationPostAsync(main, "send_event/t3", drafts, Secret + "-and-more");
+        Assert.Equal(403, prefix);
+        var (get, _) = await main.SendAsync(HttpMethod.Get, $"{ReplicationHttpEndpoints.Prefix}/get_repl_stream_updates/typing?from_token=0&upto_token=1");
+        Assert.Equal(401, get);
+
+        Assert.Equal(0, await CountTopicChangesAsync(main, alice, roomId));
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task Endpoints_OnAListenerWithoutTheReplicationResource_AreUnrecognized(DatabaseEngine engine)
+    {
+        await using var main = await TestHomeserver.StartAsync(engine, o => WithReplication(o, httpResources: ["client"]));
+        var (status, body) = await ReplicationPostAsync(main, "send_event/t1", new JsonObject { ["drafts"] = new JsonArray() }, Secret);
+        Assert.Equal(404, status);
+        Assert.Equal("M_UNRECOGNIZED", body.GetProperty("errcode").GetString());
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task SendEvent_RefusedByMain_ComesBackAsTheSameMatrixErrorWithoutRetry(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        var mallory = await main.RegisterAsync("mallory");
+        string roomId = await CreateRoomAsync(main, alice);
+        await using var worker = await ReplicationWorker.StartAsync(main);
+
+        var writer = new RemoteRoomEventWriter(worker.Http);
+        var draft = new EventDraft(roomId, "m.room.message", null, mallory.UserId, new JsonObject { ["body"] = "not a member" });
+        var error = await Assert.ThrowsAsync<MatrixException>(() => writer.WriteAsync([draft], CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.Forbidden, error.Status);
+        Assert.Equal("M_FORBIDDEN", error.ErrorCode);
+        Assert.Equal(0, await CountMessagesAsync(main, alice, roomId, "not a member"));
+    }
+
+    [Fact]
+    public async Task Client_MainDropsConnections_RetriesWithTheSameTxnAndBackOff_ThenGetsTheAnswer()
+    {
+        await using var fake = FlakyMain.Start(failFirst: 2);
+        var client = NewClient(fake.Uri, maxAttempts: 5);
+
+        var typingBody = JsonDocument.Parse("""{"typing":true}""").RootElement;
+        await client.SetTypingAsync(Alice, "!r:test.local", "@alice:test.local", typingBody, CancellationToken.None);
+
+        Assert.Equal(3, fake.Requests.Count);
+        Assert.Single(fake.Requests.Distinct());
+        Assert.StartsWith("POST /_synapse/replication/typing/%21r%3Atest.local/%40alice%3Atest.local/", fake.Requests.First(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Client_MainUnreachable_GivesUpAfterTheBoundWith502()
+    {
+        await using var fake = FlakyMain.Start(failFirst: int.MaxValue);
+        var client = NewClient(fake.Uri, maxAttempts: 3);
+
+        var typingBody = JsonDocument.Parse("""{"typing":true}""").RootElement;
+        var error = await Assert.ThrowsAsync<MatrixException>(
+            () => client.SetTypingAsync(Alice, "!r:test.local", "@alice:test.local", typingBody, CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.BadGateway, error.Status);
+        Assert.Equal(3, fake.Requests.Count);
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task Typing_ForwardedByAWorker_IsSetOnMainAndInTheWorkersStreamWhenTheCallReturns(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        await using var worker = await ReplicationWorker.StartAsync(main);
+
+        var body = JsonDocument.Parse("""{"typing":true,"timeout":30000}""").RootElement;
+        await worker.Http.SetTypingAsync(RequesterOf(alice), roomId, alice.UserId, body, CancellationToken.None);
+
+        Assert.Contains(worker.Applied(StreamNames.Typing), row => row.Data.ToJsonString().Contains(alice.UserId, StringComparison.Ordinal));
+        var typing = main.Services.GetRequiredService<Synapse.Sync.TypingService>();
+        Assert.Contains(typing.GetTyping([roomId], 0, typing.CurrentPosition, full: true), room => room.UserIds.Contains(alice.UserId));
+
+        // Main's checks run on main: typing in a room one is not in is refused as it would be on main.
+        var bob = await main.RegisterAsync("bob");
+        var refused = await Assert.ThrowsAsync<MatrixException>(
+            () => worker.Http.SetTypingAsync(RequesterOf(bob), roomId, bob.UserId, body, CancellationToken.None));
+        Assert.Equal(HttpStatusCode.Forbidden, refused.Status);
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task Typing_SetBeforeTheWorkerConnected_IsPulledFromMainsMemoryOverHttp(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        var (status, _) = await main.SendAsync(HttpMethod.Put, $"{V3}/rooms/{Uri.EscapeDataString(roomId)}/typing/{Uri.EscapeDataString(alice.UserId)}",
+            alice.AccessToken, new { typing = true, timeout = 30000 });
+        Assert.Equal(200, status);
+
+        await using var worker = await ReplicationWorker.StartAsync(main);
+
+        long mainTyping = main.Services.GetRequiredService<StreamRegistry>()[StreamNames.Typing].Current;
+        await Eventually.TrueAsync(() => worker.Streams[StreamNames.Typing].Current == mainTyping, "the worker caught up on typing");
+        Assert.Contains(worker.Applied(StreamNames.Typing), row => row.Data.ToJsonString().Contains(alice.UserId, StringComparison.Ordinal));
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task ReceiptAndPresence_ForwardedByAWorker_AreOnMainAndInTheWorkersStreams(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        var (_, sent) = await main.SendAsync(HttpMethod.Put, $"{V3}/rooms/{Uri.EscapeDataString(roomId)}/send/m.room.message/t1",
+            alice.AccessToken, new { msgtype = "m.text", body = "read me" });
+        string eventId = sent.GetProperty("event_id").GetString()!;
+        await using var worker = await ReplicationWorker.StartAsync(main);
+
+        var empty = JsonDocument.Parse("{}").RootElement;
+        await worker.Http.SendReceiptAsync(RequesterOf(alice), roomId, "m.read", eventId, empty, CancellationToken.None);
+        Assert.Contains(worker.Applied(StreamNames.Receipts), row => row.Data.ToJsonString().Contains(eventId, StringComparison.Ordinal));
+
+        var presence = JsonDocument.Parse("""{"presence":"unavailable","status_msg":"from a worker"}""").RootElement;
+        await worker.Http.SetPresenceAsync(RequesterOf(alice), alice.UserId, presence, CancellationToken.None);
+        Assert.Contains(worker.Applied(StreamNames.Presence), row => row.Data.ToJsonString().Contains("from a worker", StringComparison.Ordinal));
+        var (_, status) = await main.SendAsync(HttpMethod.Get, $"{V3}/presence/{Uri.EscapeDataString(alice.UserId)}/status", alice.AccessToken);
+        Assert.Equal("unavailable", status.GetProperty("presence").GetString());
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task GetReplStreamUpdates_UnknownStreamOrMissingTokens_Are400(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var (unknown, body) = await ReplicationGetAsync(main, "get_repl_stream_updates/no_such_stream?from_token=0&upto_token=1");
+        Assert.Equal(400, unknown);
+        Assert.Equal("M_INVALID_PARAM", body.GetProperty("errcode").GetString());
+        var (missing, _) = await ReplicationGetAsync(main, "get_repl_stream_updates/typing?from_token=0");
+        Assert.Equal(400, missing);
+        var (ok, page) = await ReplicationGetAsync(main, "get_repl_stream_updates/typing?from_token=0&upto_token=0");
+        Assert.Equal(200, ok);
+        Assert.Equal(0, page.GetProperty("updates").GetArrayLength());
+        Assert.False(page.GetProperty("limited").GetBoolean());
+    }
+
+    private static readonly Requester Alice = new(UserId.Parse("@alice:test.local"), DeviceId.Parse("D"), 0, false);
+
+    private static Requester RequesterOf(Session session) =>
+        new(UserId.Parse(session.UserId), DeviceId.Parse(session.DeviceId), 0, false);
+
+    private static Task<TestHomeserver> StartMainAsync(DatabaseEngine engine) =>
+        TestHomeserver.StartAsync(engine, o => WithReplication(o, httpResources: ["client", "replication"]));
+
+    private static HomeserverOptions WithReplication(HomeserverOptions o, string[] httpResources) => new()
+    {
+        ServerName = o.ServerName,
+        Listeners =
+        [
+            new ListenerOptions { Port = 0, BindAddresses = ["127.0.0.1"], Type = "http", Resources = new HashSet<string>(httpResources) },
+            new ListenerOptions { Port = 0, BindAddresses = ["127.0.0.1"], Type = ListenerOptions.ReplicationType, Resources = new HashSet<string>() },
+        ],
+        Database = o.Database, SigningKeyPath = o.SigningKeyPath, Password = o.Password, RcLogin = o.RcLogin,
+        RcRegistration = o.RcRegistration, EnableRegistration = true, EnableRegistrationWithoutVerification = true,
+        RegistrationSharedSecret = o.RegistrationSharedSecret, WorkerReplicationSecret = Secret,
+    };
+
+    private static ReplicationHttpClient NewClient(Uri main, int maxAttempts) => new(
+        new HttpClient(),
+        new ReplicationHttpClientOptions
+        {
+            MainUri = main, Secret = Secret, MaxAttempts = maxAttempts,
+            FirstRetryDelay = TimeSpan.FromMilliseconds(10), MaxRetryDelay = TimeSpan.FromMilliseconds(40),
+        },
+        null, NullLogger<ReplicationHttpClient>.Instance);
+
+    private static async Task<string> CreateRoomAsync(TestHomeserver main, Session creator)
+    {
+        var (status, created) = await main.SendAsync(HttpMethod.Post, $"{V3}/createRoom", creator.AccessToken, new { preset = "public_chat" });
+        Assert.Equal(200, status);
+        return created.GetProperty("room_id").GetString()!;
+    }
+
+    private static async Task<int> CountMessagesAsync(TestHomeserver main, Session reader, string roomId, string body)
+    {
+        var chunk = await TimelineAsync(main, reader, roomId);
+        return chunk.Count(e => e.GetProperty("type").GetString() == "m.room.message"
+            && e.GetProperty("content").TryGetProperty("body", out var b) && b.GetString() == body);
+    }
+
+    private static async Task<int> CountTopicChangesAsync(TestHomeserver main, Session reader, string roomId)
+    {
+        var chunk = await TimelineAsync(main, reader, roomId);
+        return chunk.Count(e => e.GetProperty("type").GetString() == "m.room.topic");
+    }
+
+    private static async Task<List<JsonElement>> TimelineAsync(TestHomeserver main, Session reader, string roomId)
+    {
+        var (status, page) = await main.SendAsync(HttpMethod.Get, $"{V3}/rooms/{Uri.EscapeDataString(roomId)}/messages?dir=b&limit=100", reader.AccessToken);
+        Assert.Equal(200, status);
+        return [.. page.GetProperty("chunk").EnumerateArray()];
+    }
+
+    private static async Task<(int Status, JsonElement Body)> ReplicationPostAsync(TestHomeserver main, string path, JsonObject body, string? secret)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{ReplicationHttpEndpoints.Prefix}/{path}")
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        if (secret is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", secret);
+        }
+
+        using var response = await main.Client.SendAsync(request);
+        return ((int)response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
+    }
+
+    private static async Task<(int Status, JsonElement Body)> ReplicationGetAsync(TestHomeserver main, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{ReplicationHttpEndpoints.Prefix}/{path}");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Secret);
+        using var response = await main.Client.SendAsync(request);
+        return ((int)response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
+    }
+
+    /// <summary>
+    /// A worker's replication side in this process: its own stream registry following main over the real TCP listener
+    /// (database streams paged from the shared database, typing from main over HTTP), and an HTTP replication client
+    /// that waits on it.
+    /// </summary>
+    private sealed class ReplicationWorker : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stopping = new();
+        private readonly ConcurrentQueue<StreamUpdate> _applied = new();
+        private readonly HttpClient _httpClient = new();
+        private Task _running = Task.CompletedTask;
+
+        private ReplicationWorker(StreamRegistry streams) => Streams = streams;
+
+        public StreamRegistry Streams { get; }
+
+        public ReplicationHttpClient Http { get; private set; } = null!;
+
+        public IReadOnlyList<StreamRow> Applied(string stream) => [.. _applied.Where(u => u.Stream == stream).SelectMany(u => u.Rows)];
+
+        public static async Task<ReplicationWorker> StartAsync(TestHomeserver main)
+        {
+            var bus = new StreamBus();
+            var streams = new StreamRegistry(bus, []);
+            await streams.InitializeAsync(CancellationToken.None);
+            var worker = new ReplicationWorker(streams);
+            bus.Subscribe(worker._applied.Enqueue);
+            var httpOptions = new ReplicationHttpClientOptions { MainUri = main.BaseAddress, Secret = Secret };
+            var sources = main.Services.GetServices<IStreamSource>()
+                .Where(s => s.Stream != StreamNames.Typing)
+                .Append(new HttpStreamSource(StreamNames.Typing, worker._httpClient, httpOptions, streams, NullLogger<ReplicationHttpClient>.Instance))
+                .ToList();
+            var endpoint = main.Services.GetRequiredService<ReplicationListeners>().EndPoints[0];
+            var stream = new ReplicationClient(
+                new ReplicationClientOptions
+                {
+                    ServerName = TestHomeserver.ServerName,
+                    InstanceName = "worker1",
+                    Secret = Secret,
+                    Connect = ct => ReplicationTcp.ConnectAsync("127.0.0.1", endpoint.Port, tls: false, ct),
+                },
+                streams, bus, sources, NullLogger<ReplicationClient>.Instance);
+            worker.Http = new ReplicationHttpClient(worker._httpClient, httpOptions, stream, NullLogger<ReplicationHttpClient>.Instance);
+            worker._running = Task.Run(() => stream.RunAsync(worker._stopping.Token));
+            await stream.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+            return worker;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stopping.CancelAsync();
+            try
+            {
+                await _running;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            _httpClient.Dispose();
+            _stopping.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A main that drops the first connections it gets after reading their request (as a main that crashed while
+    /// handling it would), then answers <c>{}</c>; it records each request line.
+    /// </summary>
+    private sealed class FlakyMain : IAsyncDisposable
+    {
+        private readonly TcpListener _listener;
+        private readonly Task _serving;
+        private readonly int _failFirst;
+
+        private FlakyMain(TcpListener listener, int failFirst)
+        {
+            _listener = listener;
+            _failFirst = failFirst;
+            _serving = Task.Run(ServeAsync);
+        }
+
+        public ConcurrentQueue<string> Requests { get; } = new();
+
+        public Uri Uri => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
+
+        public static FlakyMain Start(int failFirst)
+        {
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return new FlakyMain(listener, failFirst);
+        }
+
+        private async Task ServeAsync()
+        {
+            try
+            {
+                while (true)
+                {
+                    using var client = await _listener.AcceptTcpClientAsync();
+                    var stream = client.GetStream();
+                    using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+                    string? line = await reader.ReadLineAsync();
+                    if (line is null)
+                    {
+                        continue;
+                    }
+
+                    Requests.Enqueue(line);
+                    if (Requests.Count <= _failFirst)
+                    {
+                        client.Client.LingerState = new LingerOption(true, 0);
+                        continue;
+                    }
+
+                    // Read the rest of the request head and its body before answering.
+                    int length = 0;
+                    while (await reader.ReadLineAsync() is { Length: > 0 } header)
+                    {
+                        if (header.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+                        {
+                            length = int.Parse(header[15..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                        }
+                    }
+
+                    var body = new char[length];
+                    await reader.ReadBlockAsync(body, 0, length);
+                    await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"u8.ToArray());
+                }
+            }
+            catch (Exception e) when (e is ObjectDisposedException or SocketException)
+            {
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Stop();
+            await _serving;
+        }
+    }
+}
