@@ -143,6 +143,66 @@ public sealed class HttpReplicationTests
         Assert.Equal(0, await CountMessagesAsync(main, alice, roomId, "not a member"));
     }
 
+    /// <summary>
+    /// §5.8 (matrix-org/synapse#3365): main's answer comes after the worker's attempt timed out, while main did persist.
+    /// The worker retries with the same transaction, and the end user retries with the same client txn: one event.
+    /// </summary>
+    [Theory, ClassData(typeof(Engines))]
+    public async Task SendEvent_AnswerLaterThanTheAttemptTimeout_RetriesAndClientRetry_WriteOneEvent(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        using var late = new LateFirstAnswer(TimeSpan.FromSeconds(30));
+        using var http = new HttpClient(late);
+        var client = new ReplicationHttpClient(http, new ReplicationHttpClientOptions
+        {
+            MainUri = main.BaseAddress, Secret = Secret, AttemptTimeout = TimeSpan.FromSeconds(1),
+            FirstRetryDelay = TimeSpan.FromMilliseconds(10),
+        }, null, NullLogger<ReplicationHttpClient>.Instance);
+        var writer = new RemoteRoomEventWriter(client);
+        var draft = new EventDraft(roomId, "m.room.message", null, alice.UserId, new JsonObject { ["body"] = "slow", ["msgtype"] = "m.text" });
+
+        // No client transaction: only the replication transaction protects this one.
+        var first = await writer.WriteAsync([draft], CancellationToken.None);
+        Assert.Equal(2, late.Calls);
+        Assert.Equal(1, await CountMessagesAsync(main, alice, roomId, "slow"));
+
+        // With a client transaction, the client's own retry (a new replication call) is answered with the same event.
+        var withTxn = draft with { Content = new JsonObject { ["body"] = "slow txn", ["msgtype"] = "m.text" },
+            Transaction = new TransactionKey(alice.UserId, alice.DeviceId, "client-1") };
+        var once = await writer.WriteAsync([withTxn], CancellationToken.None);
+        var twice = await writer.WriteAsync([withTxn], CancellationToken.None);
+        Assert.Equal(once[0].EventId, twice[0].EventId);
+        Assert.NotEqual(first[0].EventId, once[0].EventId);
+        Assert.Equal(1, await CountMessagesAsync(main, alice, roomId, "slow txn"));
+    }
+
+    /// <summary>§5.9 (matrix-org/synapse#12178): main restarts during a send; the call succeeds within its retry bound.</summary>
+    [Theory, ClassData(typeof(Engines))]
+    public async Task SendEvent_DuringARestartOfMain_SucceedsOnceMainIsBack(DatabaseEngine engine)
+    {
+        int port = FreePort();
+        await using var main = await TestHomeserver.StartAsync(engine, o => WithReplication(o, ["client", "replication"], port));
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        using var http = new HttpClient();
+        var client = new ReplicationHttpClient(http, new ReplicationHttpClientOptions
+        {
+            MainUri = main.BaseAddress, Secret = Secret, MaxAttempts = 12,
+            FirstRetryDelay = TimeSpan.FromMilliseconds(50), MaxRetryDelay = TimeSpan.FromSeconds(2),
+        }, null, NullLogger<ReplicationHttpClient>.Instance);
+        var writer = new RemoteRoomEventWriter(client);
+
+        var restart = main.RestartAsync();
+        var draft = new EventDraft(roomId, "m.room.message", null, alice.UserId, new JsonObject { ["body"] = "across a restart", ["msgtype"] = "m.text" });
+        var written = await writer.WriteAsync([draft], CancellationToken.None);
+        await restart;
+
+        Assert.StartsWith("$", written[0].EventId, StringComparison.Ordinal);
+        Assert.Equal(1, await CountMessagesAsync(main, alice, roomId, "across a restart"));
+    }
+
     [Fact]
     public async Task Client_MainDropsConnections_RetriesWithTheSameTxnAndBackOff_ThenGetsTheAnswer()
     {
@@ -255,18 +315,27 @@ public sealed class HttpReplicationTests
     private static Task<TestHomeserver> StartMainAsync(DatabaseEngine engine) =>
         TestHomeserver.StartAsync(engine, o => WithReplication(o, httpResources: ["client", "replication"]));
 
-    private static HomeserverOptions WithReplication(HomeserverOptions o, string[] httpResources) => new()
+    private static HomeserverOptions WithReplication(HomeserverOptions o, string[] httpResources, int httpPort = 0) => new()
     {
         ServerName = o.ServerName,
         Listeners =
         [
-            new ListenerOptions { Port = 0, BindAddresses = ["127.0.0.1"], Type = "http", Resources = new HashSet<string>(httpResources) },
+            new ListenerOptions { Port = httpPort, BindAddresses = ["127.0.0.1"], Type = "http", Resources = new HashSet<string>(httpResources) },
             new ListenerOptions { Port = 0, BindAddresses = ["127.0.0.1"], Type = ListenerOptions.ReplicationType, Resources = new HashSet<string>() },
         ],
         Database = o.Database, SigningKeyPath = o.SigningKeyPath, Password = o.Password, RcLogin = o.RcLogin,
         RcRegistration = o.RcRegistration, EnableRegistration = true, EnableRegistrationWithoutVerification = true,
         RegistrationSharedSecret = o.RegistrationSharedSecret, WorkerReplicationSecret = Secret,
     };
+
+    private static int FreePort()
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
 
     private static ReplicationHttpClient NewClient(Uri main, int maxAttempts) => new(
         new HttpClient(),
@@ -388,6 +457,26 @@ public sealed class HttpReplicationTests
 
             _httpClient.Dispose();
             _stopping.Dispose();
+        }
+    }
+
+    /// <summary>Passes requests to main for real, but holds main's first answer back (a slow persist or network).</summary>
+    private sealed class LateFirstAnswer(TimeSpan delay) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private int _calls;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (Interlocked.Increment(ref _calls) == 1)
+            {
+                response.Dispose();
+                await Task.Delay(delay, cancellationToken);
+            }
+
+            return response;
         }
     }
 
