@@ -34,6 +34,8 @@ public static class ReplicationHostingExtensions
             sp.GetRequiredService<StreamBus>(),
             sp.GetRequiredService<ILogger<ReplicationServer>>(),
             sp.GetService<TimeProvider>()));
+        services.AddSingleton<WorkerCommandHandler>();
+        services.AddHostedService(sp => sp.GetRequiredService<WorkerCommandHandler>());
         services.AddSingleton<ReplicationListeners>();
         services.AddHostedService(sp => sp.GetRequiredService<ReplicationListeners>());
         return services;

@@ -59,6 +59,7 @@ public sealed class ReplicationClient : IStreamPositionWaiter
     private readonly Dictionary<string, IStreamSource> _sources;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly Dictionary<string, string?> _syncingUsers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _epochs = new(StringComparer.Ordinal);
     private readonly Lock _waitersGate = new();
     private readonly List<(string Stream, long Position, TaskCompletionSource Done)> _waiters = [];
@@ -100,6 +101,23 @@ public sealed class ReplicationClient : IStreamPositionWaiter
     {
         ArgumentNullException.ThrowIfNull(command);
         return IsConnected && _connection!.Send(command);
+    }
+
+    /// <summary>
+    /// Tells main whether a user is long-polling here (<c>USER_SYNC</c>), for presence. The state is kept and announced
+    /// again after every reconnect, so a start made while disconnected, or lost with a connection, still reaches main.
+    /// </summary>
+    public void SetUserSyncing(string userId, string? deviceId, bool syncing)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(userId);
+        lock (_syncingUsers)
+        {
+            bool changed = syncing ? _syncingUsers.TryAdd(userId, deviceId) : _syncingUsers.Remove(userId);
+            if (changed)
+            {
+                Send(new UserSyncCommand(_options.InstanceName, userId, deviceId, syncing, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+            }
+        }
     }
 
     /// <summary>
@@ -203,6 +221,17 @@ public sealed class ReplicationClient : IStreamPositionWaiter
 
                 connection.Send(new NameCommand(_options.InstanceName));
                 connection.Send(ReplicateCommand.Instance);
+
+                // Main forgot this worker's syncing users when the last connection closed: announce them again.
+                lock (_syncingUsers)
+                {
+                    long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+                    foreach (var (userId, deviceId) in _syncingUsers)
+                    {
+                        connection.Send(new UserSyncCommand(_options.InstanceName, userId, deviceId, true, now));
+                    }
+                }
+
                 break;
             case PositionCommand position:
                 await OnPositionAsync(session, position, cancellationToken).ConfigureAwait(false);

@@ -102,6 +102,12 @@ public sealed class ReplicationServer
     /// <summary>Commands workers send for main to act on (USER_SYNC, USER_IP, INVALIDATE_CACHE...).</summary>
     public event Action<WorkerCommand>? CommandReceived;
 
+    /// <summary>
+    /// A named worker's connection closed. Raised inside the server's lock: handlers must only hand it on (e.g. to a
+    /// channel), in order with <see cref="CommandReceived"/>.
+    /// </summary>
+    public event Action<string>? WorkerDisconnected;
+
     /// <summary>The connected workers.</summary>
     public IReadOnlyList<ReplicationPeerState> Peers
     {
@@ -135,6 +141,13 @@ public sealed class ReplicationServer
             lock (_gate)
             {
                 _peers.Remove(peer);
+
+                // Under the lock: a reconnection under the same name passes NAME only after this, so whoever handles
+                // both sees the disconnection before anything the new connection sends.
+                if (peer.Authenticated && peer.Instance is { } instance)
+                {
+                    WorkerDisconnected?.Invoke(instance);
+                }
             }
 
             pulling.Dispose();

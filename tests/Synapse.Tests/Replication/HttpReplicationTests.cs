@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Synapse.Accounts;
 using Synapse.Configuration;
+using Synapse.Http;
 using Synapse.Identifiers;
 using Synapse.Replication;
 using Synapse.Replication.Http;
@@ -203,6 +204,41 @@ public sealed class HttpReplicationTests
         Assert.Equal(1, await CountMessagesAsync(main, alice, roomId, "across a restart"));
     }
 
+    /// <summary>
+    /// USER_SYNC drives presence on main; a restart of main loses nothing because the worker announces its syncing users
+    /// again on reconnect (§5.18); a worker that goes away ends its users' syncs instead of leaving them online.
+    /// </summary>
+    [Theory, ClassData(typeof(Engines))]
+    public async Task UserSync_FromAWorker_SurvivesAMainRestart_AndEndsWhenTheWorkerGoesAway(DatabaseEngine engine)
+    {
+        int replicationPort = FreePort();
+        await using var main = await TestHomeserver.StartAsync(engine, o => WithReplication(o, ["client", "replication"], httpPort: FreePort(), replicationPort: replicationPort));
+        var alice = await main.RegisterAsync("alice");
+        var worker = await ReplicationWorker.StartAsync(main);
+        try
+        {
+            worker.Stream.SetUserSyncing(alice.UserId, alice.DeviceId, syncing: true);
+            await Eventually.TrueAsync(() => SyncingOnMain(main).Contains(alice.UserId), "main saw alice syncing");
+            var (_, presence) = await main.SendAsync(HttpMethod.Get, $"{V3}/presence/{Uri.EscapeDataString(alice.UserId)}/status", alice.AccessToken);
+            Assert.Equal("online", presence.GetProperty("presence").GetString());
+
+            await main.RestartAsync();
+            await Eventually.TrueAsync(() => SyncingOnMain(main).Contains(alice.UserId), "the worker announced alice again after main restarted");
+
+            // USER_IP lands in the device's last-seen fields.
+            // Send refuses while the worker is still catching up after the restart; USER_IP is advisory, sent again.
+            var userIp = new Synapse.Replication.Protocol.UserIpCommand(alice.UserId, "token", "10.1.2.3", "worker-agent", alice.DeviceId, 0);
+            await Eventually.TrueAsync(() => worker.Stream.Send(userIp), "the worker is connected again");
+            await Eventually.TrueAsync(() => LastSeenIpAsync(main, alice).GetAwaiter().GetResult() == "10.1.2.3", "main recorded the worker's USER_IP");
+        }
+        finally
+        {
+            await worker.DisposeAsync();
+        }
+
+        await Eventually.TrueAsync(() => SyncingOnMain(main).Count == 0, "main ended the syncs of the worker that went away");
+    }
+
     [Fact]
     public async Task Client_MainDropsConnections_RetriesWithTheSameTxnAndBackOff_ThenGetsTheAnswer()
     {
@@ -315,18 +351,30 @@ public sealed class HttpReplicationTests
     private static Task<TestHomeserver> StartMainAsync(DatabaseEngine engine) =>
         TestHomeserver.StartAsync(engine, o => WithReplication(o, httpResources: ["client", "replication"]));
 
-    private static HomeserverOptions WithReplication(HomeserverOptions o, string[] httpResources, int httpPort = 0) => new()
+    private static HomeserverOptions WithReplication(HomeserverOptions o, string[] httpResources, int httpPort = 0, int replicationPort = 0) => new()
     {
         ServerName = o.ServerName,
         Listeners =
         [
             new ListenerOptions { Port = httpPort, BindAddresses = ["127.0.0.1"], Type = "http", Resources = new HashSet<string>(httpResources) },
-            new ListenerOptions { Port = 0, BindAddresses = ["127.0.0.1"], Type = ListenerOptions.ReplicationType, Resources = new HashSet<string>() },
+            new ListenerOptions { Port = replicationPort, BindAddresses = ["127.0.0.1"], Type = ListenerOptions.ReplicationType, Resources = new HashSet<string>() },
         ],
         Database = o.Database, SigningKeyPath = o.SigningKeyPath, Password = o.Password, RcLogin = o.RcLogin,
         RcRegistration = o.RcRegistration, EnableRegistration = true, EnableRegistrationWithoutVerification = true,
         RegistrationSharedSecret = o.RegistrationSharedSecret, WorkerReplicationSecret = Secret,
     };
+
+    private static IReadOnlyCollection<string> SyncingOnMain(TestHomeserver main) =>
+        main.Services.GetRequiredService<WorkerCommandHandler>().SyncingUsers.TryGetValue("worker1", out var users) ? users : [];
+
+    /// <summary>Read from the store: a client request by the same device would record its own address over it.</summary>
+    private static async Task<string?> LastSeenIpAsync(TestHomeserver main, Session session)
+    {
+        await main.Services.GetRequiredService<DeviceActivityRecorder>().FlushAsync(CancellationToken.None);
+        var device = await main.Services.GetRequiredService<IAccountStore>()
+            .GetDeviceAsync(UserId.Parse(session.UserId), DeviceId.Parse(session.DeviceId), CancellationToken.None);
+        return device?.LastSeenIp;
+    }
 
     private static int FreePort()
     {
@@ -408,23 +456,38 @@ public sealed class HttpReplicationTests
         private readonly HttpClient _httpClient = new();
         private Task _running = Task.CompletedTask;
 
-        private ReplicationWorker(StreamRegistry streams) => Streams = streams;
+        private readonly ServiceProvider _services;
+
+        private ReplicationWorker(StreamRegistry streams, ServiceProvider services)
+        {
+            Streams = streams;
+            _services = services;
+        }
 
         public StreamRegistry Streams { get; }
 
         public ReplicationHttpClient Http { get; private set; } = null!;
 
+        public ReplicationClient Stream { get; private set; } = null!;
+
         public IReadOnlyList<StreamRow> Applied(string stream) => [.. _applied.Where(u => u.Stream == stream).SelectMany(u => u.Rows)];
 
         public static async Task<ReplicationWorker> StartAsync(TestHomeserver main)
         {
-            var bus = new StreamBus();
-            var streams = new StreamRegistry(bus, []);
-            await streams.InitializeAsync(CancellationToken.None);
-            var worker = new ReplicationWorker(streams);
+            // The worker's own services over the shared database, as a worker process has: its stream sources must not
+            // depend on main's process, which tests restart.
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddSynapseHomeserver(main.Options);
+            services.AddSynapseStorage(main.Options.Database);
+            var provider = services.BuildServiceProvider();
+            await provider.InitializeSynapseStreamsAsync();
+            var streams = provider.GetRequiredService<StreamRegistry>();
+            var bus = provider.GetRequiredService<StreamBus>();
+            var worker = new ReplicationWorker(streams, provider);
             bus.Subscribe(worker._applied.Enqueue);
             var httpOptions = new ReplicationHttpClientOptions { MainUri = main.BaseAddress, Secret = Secret };
-            var sources = main.Services.GetServices<IStreamSource>()
+            var sources = provider.GetServices<IStreamSource>()
                 .Where(s => s.Stream != StreamNames.Typing)
                 .Append(new HttpStreamSource(StreamNames.Typing, worker._httpClient, httpOptions, streams, NullLogger<ReplicationHttpClient>.Instance))
                 .ToList();
@@ -438,6 +501,7 @@ public sealed class HttpReplicationTests
                     Connect = ct => ReplicationTcp.ConnectAsync("127.0.0.1", endpoint.Port, tls: false, ct),
                 },
                 streams, bus, sources, NullLogger<ReplicationClient>.Instance);
+            worker.Stream = stream;
             worker.Http = new ReplicationHttpClient(worker._httpClient, httpOptions, stream, NullLogger<ReplicationHttpClient>.Instance);
             worker._running = Task.Run(() => stream.RunAsync(worker._stopping.Token));
             await stream.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
@@ -457,6 +521,7 @@ public sealed class HttpReplicationTests
 
             _httpClient.Dispose();
             _stopping.Dispose();
+            await _services.DisposeAsync();
         }
     }
 
