@@ -62,14 +62,7 @@ public sealed class HttpReplicationTests
         await using var main = await StartMainAsync(engine);
         var alice = await main.RegisterAsync("alice");
         string roomId = await CreateRoomAsync(main, alice);
-        var drafts = new JsonObject
-        {
-            ["drafts"] = new JsonArray(new JsonObject
-            {
-                ["room_id"] = roomId, ["type"] = "m.room.topic", ["state_key"] = "", ["sender"] = alice.UserId,
-                ["content"] = new JsonObject { ["topic"] = "once" },
-            }),
-        };
+        var drafts = TopicDraft(roomId, alice.UserId, "once");
 
         var (status, first) = await ReplicationPostAsync(main, "send_event/txn-A", drafts, Secret);
         Assert.Equal(200, status);
@@ -94,14 +87,7 @@ public sealed class HttpReplicationTests
         await using var main = await StartMainAsync(engine);
         var alice = await main.RegisterAsync("alice");
         string roomId = await CreateRoomAsync(main, alice);
-        var drafts = new JsonObject
-        {
-            ["drafts"] = new JsonArray(new JsonObject
-            {
-                ["room_id"] = roomId, ["type"] = "m.room.topic", ["state_key"] = "", ["sender"] = alice.UserId,
-                ["content"] = new JsonObject { ["topic"] = "forged" },
-            }),
-        };
+        var drafts = TopicDraft(roomId, alice.UserId, "forged");
 
         var (missing, missingBody) = await ReplicationPostAsync(main, "send_event/t1", drafts, secret: null);
         Assert.Equal(401, missing);
@@ -375,6 +361,16 @@ public sealed class HttpReplicationTests
             .GetDeviceAsync(UserId.Parse(session.UserId), DeviceId.Parse(session.DeviceId), CancellationToken.None);
         return device?.LastSeenIp;
     }
+
+    /// <summary>A <c>send_event</c> body with one topic change.</summary>
+    private static JsonObject TopicDraft(string roomId, string sender, string topic) => new()
+    {
+        ["drafts"] = new JsonArray(new JsonObject
+        {
+            ["room_id"] = roomId, ["type"] = "m.room.topic", ["state_key"] = "", ["sender"] = sender,
+            ["content"] = new JsonObject { ["topic"] = topic },
+        }),
+    };
 
     private static int FreePort()
     {
