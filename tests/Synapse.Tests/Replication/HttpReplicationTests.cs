@@ -104,6 +104,43 @@ public sealed class HttpReplicationTests
     }
 
     [Theory, ClassData(typeof(Engines))]
+    public async Task Endpoints_BadInput_AnswerTheMatrixErrorAndWriteNothing(DatabaseEngine engine)
+    {
+        await using var main = await StartMainAsync(engine);
+        var alice = await main.RegisterAsync("alice");
+        string roomId = await CreateRoomAsync(main, alice);
+        string other = await CreateRoomAsync(main, alice);
+
+        Assert.Equal((400, "M_NOT_JSON"), await RawPostAsync(main, "send_event/b1", "{not json"));
+        Assert.Equal((400, "M_MISSING_PARAM"), await RawPostAsync(main, "send_event/b2", "{}"));
+        Assert.Equal((400, "M_MISSING_PARAM"), await RawPostAsync(main, "send_event/b3", """{"drafts":[]}"""));
+        Assert.Equal((400, "M_BAD_JSON"), await RawPostAsync(main, "send_event/b4",
+            $$"""{"drafts":[{"room_id":"{{roomId}}","type":"m.room.topic","state_key":"","sender":"{{alice.UserId}}"}]}"""));
+        Assert.Equal((400, "M_MISSING_PARAM"), await RawPostAsync(main, "send_event/b5",
+            $$$"""{"drafts":[{"type":"m.room.topic","state_key":"","sender":"{{{alice.UserId}}}","content":{}}]}"""));
+        var twoRooms = TopicDraft(roomId, alice.UserId, "split");
+        twoRooms["drafts"]!.AsArray().Add(TopicDraft(other, alice.UserId, "split")["drafts"]![0]!.DeepClone());
+        Assert.Equal((400, "M_INVALID_PARAM"), await RawPostAsync(main, "send_event/b6", twoRooms.ToJsonString()));
+        Assert.Equal((400, "M_UNSUPPORTED_ROOM_VERSION"), await RawPostAsync(main, "send_event/b7",
+            $$$"""{"drafts":[{"room_id":"!new:test.local","type":"m.room.create","state_key":"","sender":"{{{alice.UserId}}}","content":{},"new_room_version":"999"}]}"""));
+
+        // A room main does not know, and a body over the JSON limit.
+        Assert.Equal((404, "M_NOT_FOUND"), await RawPostAsync(main, "send_event/b8", TopicDraft("!nowhere:test.local", alice.UserId, "x").ToJsonString()));
+        var huge = TopicDraft(roomId, alice.UserId, new string('x', 11 * 1024 * 1024));
+        Assert.Equal((413, "M_TOO_LARGE"), await RawPostAsync(main, "send_event/b9", huge.ToJsonString()));
+
+        // Forwarded writes need the requester and the client's body, and a valid user ID.
+        Assert.Equal((400, "M_MISSING_PARAM"), await RawPostAsync(main, $"typing/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(alice.UserId)}/b10",
+            """{"body":{"typing":true}}"""));
+        Assert.Equal((400, "M_MISSING_PARAM"), await RawPostAsync(main, $"typing/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(alice.UserId)}/b11",
+            $$$"""{"requester":{"user_id":"{{{alice.UserId}}}","device_id":"D"}}"""));
+        Assert.Equal((400, "M_INVALID_PARAM"), await RawPostAsync(main, $"typing/{Uri.EscapeDataString(roomId)}/{Uri.EscapeDataString(alice.UserId)}/b12",
+            """{"requester":{"user_id":"not a user","device_id":"D"},"body":{"typing":true}}"""));
+
+        Assert.Equal(0, await CountTopicChangesAsync(main, alice, roomId));
+    }
+
+    [Theory, ClassData(typeof(Engines))]
     public async Task Endpoints_OnAListenerWithoutTheReplicationResource_AreUnrecognized(DatabaseEngine engine)
     {
         await using var main = await TestHomeserver.StartAsync(engine, o => WithReplication(o, httpResources: ["client"]));
@@ -430,6 +467,19 @@ public sealed class HttpReplicationTests
 
         using var response = await main.Client.SendAsync(request);
         return ((int)response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
+    }
+
+    /// <summary>Posts raw text (possibly not JSON) with the secret; returns the status and the errcode.</summary>
+    private static async Task<(int Status, string? ErrorCode)> RawPostAsync(TestHomeserver main, string path, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{ReplicationHttpEndpoints.Prefix}/{path}")
+        {
+            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Secret);
+        using var response = await main.Client.SendAsync(request);
+        var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        return ((int)response.StatusCode, json.TryGetProperty("errcode", out var code) ? code.GetString() : null);
     }
 
     private static async Task<(int Status, JsonElement Body)> ReplicationGetAsync(TestHomeserver main, string path)
