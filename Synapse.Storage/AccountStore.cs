@@ -14,8 +14,8 @@ internal sealed class AccountStore : IAccountStore
         _db.WriteAsync(async (c, t, ct) =>
         {
             await using var insert = c.Command("""
-                INSERT INTO users (user_id, user_id_lower, password_hash, created_ts, is_admin, is_guest, user_type)
-                VALUES (@id, @lower, @hash, @ts, @admin, @guest, @type)
+                INSERT INTO users (user_id, user_id_lower, password_hash, created_ts, is_admin, is_guest, user_type, creation_txn)
+                VALUES (@id, @lower, @hash, @ts, @admin, @guest, @type, @txn)
                 ON CONFLICT (user_id) DO NOTHING
                 """, t)
                 .With("@id", user.UserId.Value)
@@ -24,10 +24,19 @@ internal sealed class AccountStore : IAccountStore
                 .With("@ts", user.CreatedTs)
                 .With("@admin", user.IsAdmin)
                 .With("@guest", user.IsGuest)
-                .With("@type", user.UserType);
+                .With("@type", user.UserType)
+                .With("@txn", user.CreationTxn);
             if (await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
             {
-                return false;
+                if (user.CreationTxn is null)
+                {
+                    return false;
+                }
+
+                await using var existing = c.Command("SELECT creation_txn FROM users WHERE user_id = @id", t)
+                    .With("@id", user.UserId.Value);
+                return await existing.ExecuteScalarAsync(ct).ConfigureAwait(false) is string txn
+                    && string.Equals(txn, user.CreationTxn, StringComparison.Ordinal);
             }
 
             await using var profile = c.Command("""
@@ -127,18 +136,34 @@ internal sealed class AccountStore : IAccountStore
                     .ConfigureAwait(false);
             }
 
-            await using var token = c.Command("""
+            await using (var token = c.Command("""
                 INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts)
                 VALUES (@hash, @user, @device, @ts)
+                ON CONFLICT (token_hash) DO NOTHING
                 RETURNING id
                 """, t)
                 .With("@hash", tokenHash)
                 .With("@user", userId.Value)
                 .With("@device", deviceId.Value)
-                .With("@ts", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            long tokenId = Convert.ToInt64(await token.ExecuteScalarAsync(ct).ConfigureAwait(false),
-                System.Globalization.CultureInfo.InvariantCulture);
-            return new NewDeviceToken(tokenId, created);
+                .With("@ts", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))
+            {
+                if (await token.ExecuteScalarAsync(ct).ConfigureAwait(false) is { } id and not DBNull)
+                {
+                    return new NewDeviceToken(Convert.ToInt64(id, System.Globalization.CultureInfo.InvariantCulture), created);
+                }
+            }
+
+            // The token is there already: the same request retried (HTTP replication), unless another device holds it.
+            await using var existing = c.Command(
+                "SELECT id, user_id, device_id FROM access_tokens WHERE token_hash = @hash", t).With("@hash", tokenHash);
+            await using var reader = await existing.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (!await reader.ReadAsync(ct).ConfigureAwait(false)
+                || reader.GetString(1) != userId.Value || reader.GetString(2) != deviceId.Value)
+            {
+                throw new InvalidOperationException("The access token hash belongs to another device.");
+            }
+
+            return new NewDeviceToken(reader.GetInt64(0), created);
         }, cancellationToken);
 
     public Task<AccessTokenOwner?> FindAccessTokenAsync(string tokenHash, CancellationToken cancellationToken) =>

@@ -39,6 +39,8 @@ public static class StorageServiceCollectionExtensions
         AddStreamLoader(services, Streams.StreamNames.Presence, "SELECT COALESCE(MAX(stream_id), 0) FROM presence");
         services.AddSingleton<IPushRuleStore, PushRuleStore>();
         AddStreamLoader(services, Streams.StreamNames.PushRules, "SELECT COALESCE(MAX(stream_id), 0) FROM push_rules_stream");
+        services.AddSingleton<ICacheInvalidationStore, CacheInvalidationStore>();
+        AddStreamLoader(services, Streams.StreamNames.Caches, "SELECT COALESCE(MAX(stream_id), 0) FROM cache_invalidations");
         return services;
     }
 

@@ -59,7 +59,7 @@ internal sealed class AccountService
                 position => _store.DeleteOtherDevicesAndTokensAsync(requester.UserId, requester.DeviceId, requester.TokenId,
                     position, cancellationToken),
                 r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
-            _authentication.Invalidate(removed.TokenHashes);
+            await _authentication.InvalidateAsync(removed.TokenHashes).ConfigureAwait(false);
         }
     }
 
@@ -76,6 +76,6 @@ internal sealed class AccountService
         var removed = await _deviceLists.WriteAsync(requester.UserId,
             position => _store.DeactivateUserAsync(requester.UserId, position, cancellationToken),
             r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
-        _authentication.Invalidate(removed.TokenHashes);
+        await _authentication.InvalidateAsync(removed.TokenHashes).ConfigureAwait(false);
     }
 }

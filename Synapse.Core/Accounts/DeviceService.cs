@@ -76,6 +76,6 @@ internal sealed class DeviceService
         var removed = await _deviceLists.WriteAsync(requester.UserId,
             position => _store.DeleteDevicesAsync(requester.UserId, ids, position, cancellationToken),
             r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
-        _authentication.Invalidate(removed.TokenHashes);
+        await _authentication.InvalidateAsync(removed.TokenHashes).ConfigureAwait(false);
     }
 }

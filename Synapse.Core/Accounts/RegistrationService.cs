@@ -19,6 +19,7 @@ internal sealed class RegistrationService
 
     private readonly HomeserverOptions _options;
     private readonly IAccountStore _store;
+    private readonly IAccountWriter _writer;
     private readonly UserInteractiveAuthService _uia;
     private readonly SessionService _sessions;
     private readonly PasswordHasher _hasher;
@@ -26,9 +27,10 @@ internal sealed class RegistrationService
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, long> _nonces = new(StringComparer.Ordinal);
 
-    public RegistrationService(HomeserverOptions options, IAccountStore store, UserInteractiveAuthService uia,
-        SessionService sessions, PasswordHasher hasher, TimeProvider time)
+    public RegistrationService(HomeserverOptions options, IAccountStore store, IAccountWriter writer,
+        UserInteractiveAuthService uia, SessionService sessions, PasswordHasher hasher, TimeProvider time)
     {
+        _writer = writer;
         _options = options;
         _store = store;
         _uia = uia;
@@ -216,7 +218,7 @@ internal sealed class RegistrationService
         if (desired is { } chosen)
         {
             var user = new NewUser(chosen, passwordHash, isAdmin, isGuest, userType, displayName ?? chosen.Localpart, now);
-            if (!await _store.CreateUserAsync(user, cancellationToken).ConfigureAwait(false))
+            if (!await _writer.CreateUserAsync(user, cancellationToken).ConfigureAwait(false))
             {
                 throw new MatrixException(HttpStatusCode.BadRequest, ErrorCodes.UserInUse, "User ID already taken.");
             }
@@ -230,7 +232,7 @@ internal sealed class RegistrationService
             string localpart = RandomNumberGenerator.GetInt32(100_000_000, int.MaxValue).ToString(CultureInfo.InvariantCulture);
             var userId = UserId.Create(localpart, _options.ServerName);
             var user = new NewUser(userId, passwordHash, isAdmin, isGuest, userType, displayName ?? localpart, now);
-            if (await _store.CreateUserAsync(user, cancellationToken).ConfigureAwait(false))
+            if (await _writer.CreateUserAsync(user, cancellationToken).ConfigureAwait(false))
             {
                 return userId;
             }

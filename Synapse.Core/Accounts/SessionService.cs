@@ -16,15 +16,15 @@ internal sealed class SessionService
     private readonly PasswordHasher _hasher;
     private readonly AuthenticationService _authentication;
     private readonly DeviceListService _deviceLists;
-    private readonly ICrossSigningStore _crossSigning;
+    private readonly IAccountWriter _writer;
     private readonly RateLimiter _byAddress;
     private readonly RateLimiter _byAccount;
     private readonly RateLimiter _failures;
 
     public SessionService(HomeserverOptions options, IAccountStore store, PasswordHasher hasher,
-        AuthenticationService authentication, DeviceListService deviceLists, ICrossSigningStore crossSigning, TimeProvider time)
+        AuthenticationService authentication, DeviceListService deviceLists, IAccountWriter writer, TimeProvider time)
     {
-        _crossSigning = crossSigning;
+        _writer = writer;
         _options = options;
         _store = store;
         _hasher = hasher;
@@ -79,26 +79,15 @@ internal sealed class SessionService
     }
 
     /// <summary>
-    /// Creates (or reuses) a device and a new access token for it. A device ID the client chose must not be one of the user's
-    /// cross-signing public keys (Spec: "Cross-signing": servers must ensure that device IDs will not collide with them).
+    /// Creates (or reuses) a device and a new access token for it (through <see cref="IAccountWriter"/>: on a worker, main
+    /// writes them). The token is made here and only its hash travels.
     /// </summary>
     public async Task<LoginResult> CreateSessionAsync(UserId userId, DeviceId? deviceId, string? displayName,
         CancellationToken cancellationToken)
     {
-        if (deviceId is { } requested)
-        {
-            var keys = await _crossSigning.GetKeysAsync([userId.Value], cancellationToken).ConfigureAwait(false);
-            if (keys.GetValueOrDefault(userId.Value) is { } set && set.HasPublicKey(requested.Value))
-            {
-                throw MatrixException.InvalidParam("The device_id is one of the user's cross-signing public keys");
-            }
-        }
-
         var device = deviceId ?? DeviceId.NewRandom();
         string token = AccessTokens.Generate(userId);
-        await _deviceLists.WriteAsync(userId,
-            position => _store.AddDeviceAndTokenAsync(userId, device, displayName, AccessTokens.Hash(token), position, cancellationToken),
-            added => added.DeviceCreated ? [device] : [], cancellationToken).ConfigureAwait(false);
+        await _writer.AddSessionAsync(userId, device, displayName, AccessTokens.Hash(token), cancellationToken).ConfigureAwait(false);
         return new LoginResult(userId, token, device);
     }
 
@@ -108,7 +97,7 @@ internal sealed class SessionService
         var removed = await _deviceLists.WriteAsync(requester.UserId,
             position => _store.DeleteDevicesAsync(requester.UserId, [requester.DeviceId], position, cancellationToken),
             r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
-        _authentication.Invalidate(removed.TokenHashes);
+        await _authentication.InvalidateAsync(removed.TokenHashes).ConfigureAwait(false);
     }
 
     /// <summary>POST /logout/all: every token and device of the user go.</summary>
@@ -117,7 +106,7 @@ internal sealed class SessionService
         var removed = await _deviceLists.WriteAsync(requester.UserId,
             position => _store.DeleteOtherDevicesAndTokensAsync(requester.UserId, null, null, position, cancellationToken),
             r => r.DeviceIds, cancellationToken).ConfigureAwait(false);
-        _authentication.Invalidate(removed.TokenHashes);
+        await _authentication.InvalidateAsync(removed.TokenHashes).ConfigureAwait(false);
     }
 
     internal static DeviceId? ReadOptionalDeviceId(JsonElement body)

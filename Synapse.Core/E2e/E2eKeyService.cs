@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Synapse.Accounts;
+using Synapse.Caching;
 using Synapse.Configuration;
 using Synapse.Identifiers;
 using Synapse.Json;
@@ -42,6 +43,7 @@ internal sealed class E2eKeyService
     private readonly StreamRegistry _streams;
     private readonly IE2eKeyFederationClient _federation;
     private readonly TimeProvider _time;
+    private readonly CacheInvalidationService _caches;
 
     // Every /sync response carries the device's counts; woken long polls must not each cost a database read. Entries are
     // tied to the access token that read them (a device deleted and created again under the same ID has a new token) and
@@ -51,8 +53,17 @@ internal sealed class E2eKeyService
     private long _countsGeneration;
 
     public E2eKeyService(HomeserverOptions options, IE2eKeyStore store, IDeviceListStore deviceListStore,
-        DeviceListService deviceLists, StreamRegistry streams, IE2eKeyFederationClient federation, TimeProvider time)
+        DeviceListService deviceLists, StreamRegistry streams, IE2eKeyFederationClient federation, TimeProvider time,
+        CacheInvalidationService caches)
     {
+        _caches = caches;
+        caches.Register(CacheNames.OneTimeKeyCounts, keys =>
+        {
+            if (keys.Count == 2)
+            {
+                DropCounts(keys[0], keys[1]);
+            }
+        });
         _options = options;
         _store = store;
         _deviceListStore = deviceListStore;
@@ -110,7 +121,7 @@ internal sealed class E2eKeyService
         }
         finally
         {
-            InvalidateCounts(userId.Value, deviceId.Value);
+            await InvalidateCountsAsync([(userId.Value, deviceId.Value)]).ConfigureAwait(false);
         }
     }
 
@@ -185,10 +196,7 @@ internal sealed class E2eKeyService
             }
             finally
             {
-                foreach (var claim in local)
-                {
-                    InvalidateCounts(claim.UserId, claim.DeviceId);
-                }
+                await InvalidateCountsAsync([.. local.Select(c => (c.UserId, c.DeviceId)).Distinct()]).ConfigureAwait(false);
             }
 
             foreach (var key in claimed)
@@ -271,10 +279,13 @@ internal sealed class E2eKeyService
     }
 
     /// <summary>
-    /// Forgets the cached counts of a device. Every write of a device's one-time or fallback keys calls it; a process that
-    /// learns of such a write from another (replication) must call it too.
+    /// Forgets the cached counts of devices, here and (through the caches stream) in every other process. Every write of a
+    /// device's one-time or fallback keys calls it.
     /// </summary>
-    public void InvalidateCounts(string userId, string deviceId)
+    private Task InvalidateCountsAsync(IReadOnlyList<(string UserId, string DeviceId)> devices) =>
+        _caches.InvalidateAsync(CacheNames.OneTimeKeyCounts, [.. devices.Select(d => (IReadOnlyList<string>)[d.UserId, d.DeviceId])]);
+
+    private void DropCounts(string userId, string deviceId)
     {
         Interlocked.Increment(ref _countsGeneration);
         _counts.TryRemove((userId, deviceId), out _);

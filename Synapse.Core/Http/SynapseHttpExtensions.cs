@@ -28,7 +28,12 @@ public static class SynapseHttpExtensions
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton<DeviceActivityRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceActivityRecorder>());
+        services.AddSingleton<Caching.CacheInvalidationService>();
+        services.AddSingleton<Caching.ICacheInvalidationSink, Caching.StreamCacheInvalidationSink>();
+        services.AddSingleton<Streams.IStreamSource, Caching.CacheInvalidationStreamSource>();
+        services.AddHostedService<Caching.CacheInvalidationCleaner>();
         services.AddSingleton<AuthenticationService>();
+        services.AddSingleton<IAccountWriter, LocalAccountWriter>();
         services.AddSingleton<UserInteractiveAuthService>();
         services.AddSingleton<SessionService>();
         services.AddSingleton<RegistrationService>();

@@ -8,7 +8,10 @@ namespace Synapse.Storage;
 /// </summary>
 public interface IAccountStore
 {
-    /// <summary>Creates a user (and its profile row); false when the ID is taken.</summary>
+    /// <summary>
+    /// Creates a user (and its profile row); false when the ID is taken. A user whose <see cref="NewUser.CreationTxn"/>
+    /// matches the stored one counts as created: the same request, retried.
+    /// </summary>
     Task<bool> CreateUserAsync(NewUser user, CancellationToken cancellationToken);
 
     /// <summary>The user, or null when unknown.</summary>
@@ -29,7 +32,8 @@ public interface IAccountStore
     /// <summary>
     /// Creates the device if it does not exist (keeping the display name of an existing one) and
     /// adds an access token for it, in one transaction. A new device is recorded in the device-lists stream at
-    /// <paramref name="deviceListStreamId"/>.
+    /// <paramref name="deviceListStreamId"/>. Adding a token hash that the same device already has changes nothing (a
+    /// retried request); a hash held by another device is an <see cref="InvalidOperationException"/>.
     /// </summary>
     Task<NewDeviceToken> AddDeviceAndTokenAsync(UserId userId, DeviceId deviceId, string? displayName, string tokenHash,
         long deviceListStreamId, CancellationToken cancellationToken);
@@ -76,8 +80,18 @@ public interface IAccountStore
 }
 
 /// <summary>A user to create.</summary>
+/// <param name="UserId">The new user's ID.</param>
+/// <param name="PasswordHash">The password hash, or null for no password login.</param>
+/// <param name="IsAdmin">Whether the user is a server admin.</param>
+/// <param name="IsGuest">Whether the user is a guest.</param>
+/// <param name="UserType">The user type (null for a regular user).</param>
+/// <param name="DisplayName">The profile's first display name.</param>
+/// <param name="CreatedTs">When, in ms since the epoch.</param>
+/// <param name="CreationTxn">
+/// The transaction that creates it when another process asked for it (HTTP replication), so that a retry is recognized.
+/// </param>
 public sealed record NewUser(UserId UserId, string? PasswordHash, bool IsAdmin, bool IsGuest, string? UserType,
-    string? DisplayName, long CreatedTs);
+    string? DisplayName, long CreatedTs, string? CreationTxn = null);
 
 /// <summary>A stored user.</summary>
 public sealed record UserAccount(UserId UserId, string? PasswordHash, bool IsAdmin, bool IsGuest, bool IsDeactivated,

@@ -111,6 +111,27 @@ public sealed partial class ReplicationHttpClient
         return [.. events.EnumerateArray().Select(ReplicationJson.ReadWrittenEvent)];
     }
 
+    /// <summary>Has main create a user (<c>register_user</c>); false when the ID is taken.</summary>
+    internal async Task<bool> CreateUserAsync(Storage.NewUser user, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WriteAsync(Path("register_user", user.UserId.Value), ReplicationJson.NewUser(user), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (MatrixException e) when (e.ErrorCode == ErrorCodes.UserInUse)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Has main create the device if needed and give it the token with this hash (<c>device_check_registered</c>).</summary>
+    internal Task AddSessionAsync(Identifiers.UserId userId, Identifiers.DeviceId deviceId, string? displayName, string tokenHash,
+        CancellationToken cancellationToken) =>
+        WriteAsync(Path("device_check_registered", userId.Value),
+            new JsonObject { ["device_id"] = deviceId.Value, ["display_name"] = displayName, ["token_hash"] = tokenHash },
+            cancellationToken);
+
     /// <summary>One page of a stream that lives in main's memory: updates in (<paramref name="after"/>, <paramref name="upTo"/>].</summary>
     internal async Task<IReadOnlyList<Streams.StreamUpdate>> GetStreamUpdatesAsync(string stream, long after, long upTo, int limit,
         CancellationToken cancellationToken)

@@ -8,8 +8,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Synapse.Accounts;
 using Synapse.Configuration;
 using Synapse.Http;
+using Synapse.Identifiers;
+using Synapse.Json;
 using Synapse.Rooms;
 using Synapse.Storage;
 using Synapse.Streams;
@@ -19,7 +22,7 @@ namespace Synapse.Replication.Http;
 
 /// <summary>
 /// HTTP replication on the main process: the writes a worker hands over (<c>send_event</c>, typing, receipts,
-/// presence) and the stream pages of streams that live in main's memory (<c>get_repl_stream_updates</c>). Served on
+/// presence, new users and sessions) and the stream pages of streams that live in main's memory (<c>get_repl_stream_updates</c>). Served on
 /// <c>type: http</c> listeners that name the <c>replication</c> resource, only to callers that present
 /// <c>worker_replication_secret</c> as a bearer token (401 without one, 403 with a wrong one).
 /// </summary>
@@ -58,6 +61,8 @@ public static class ReplicationHttpEndpoints
         group.MapPost("/receipt/{roomId}/{receiptType}/{eventId}/{txnId}", SendReceiptAsync);
         group.MapPost("/read_markers/{roomId}/{txnId}", SetReadMarkersAsync);
         group.MapPost("/presence_set_state/{userId}/{txnId}", SetPresenceAsync);
+        group.MapPost("/register_user/{userId}/{txnId}", RegisterUserAsync);
+        group.MapPost("/device_check_registered/{userId}/{txnId}", AddSessionAsync);
         group.MapGet("/get_repl_stream_updates/{stream}", GetStreamUpdatesAsync);
         return app;
     }
@@ -152,6 +157,63 @@ public static class ReplicationHttpEndpoints
         await presence.WhenWrittenAsync().ConfigureAwait(false);
         return Answer([], streams[StreamNames.Presence]);
     }
+
+    /// <summary>
+    /// POST register_user/{userId}/{txnId} <c>{"password_hash", "admin", "guest", "user_type", "displayname",
+    /// "created_ts"}</c>: creates a local user the worker has checked and authenticated (UIA, name rules, password hash).
+    /// 400 <c>M_USER_IN_USE</c> when the ID is taken; the transaction is stored with the user, so the same call retried
+    /// after a lost answer succeeds instead.
+    /// </summary>
+    private static async Task<IResult> RegisterUserAsync(HttpContext context, IAccountWriter writer, HomeserverOptions options,
+        string userId, string txnId)
+    {
+        var body = await context.ReadJsonObjectAsync().ConfigureAwait(false);
+        var user = ReplicationJson.ReadNewUser(LocalUser(userId, options), body, txnId);
+        if (!await writer.CreateUserAsync(user, context.RequestAborted).ConfigureAwait(false))
+        {
+            throw new MatrixException(HttpStatusCode.BadRequest, ErrorCodes.UserInUse, "User ID already taken.");
+        }
+
+        return MatrixHttp.Json(new JsonObject());
+    }
+
+    /// <summary>
+    /// POST device_check_registered/{userId}/{txnId} <c>{"device_id", "display_name"?, "token_hash"}</c>: creates the
+    /// device if needed and gives it the access token the worker made (only its hash travels). Repeating it with the same
+    /// hash changes nothing. Answers with the device-lists position a new device was written at.
+    /// </summary>
+    private static async Task<IResult> AddSessionAsync(HttpContext context, IAccountWriter writer, IAccountStore accounts,
+        HomeserverOptions options, StreamRegistry streams, string userId)
+    {
+        var body = await context.ReadJsonObjectAsync().ConfigureAwait(false);
+        var user = LocalUser(userId, options);
+        var device = DeviceId.TryParse(body.RequiredString("device_id"), out var id) ? id : throw MatrixException.InvalidParam("Invalid device_id");
+        string tokenHash = body.RequiredString("token_hash");
+        if (tokenHash.Length is 0 or > 128)
+        {
+            throw MatrixException.InvalidParam("Invalid token_hash");
+        }
+
+        if (await accounts.GetUserAsync(user, context.RequestAborted).ConfigureAwait(false) is not { IsDeactivated: false })
+        {
+            throw MatrixException.NotFound("Unknown or deactivated user");
+        }
+
+        if (await accounts.FindAccessTokenAsync(tokenHash, context.RequestAborted).ConfigureAwait(false) is { } owner
+            && (owner.UserId != user || owner.DeviceId != device))
+        {
+            throw MatrixException.InvalidParam("token_hash belongs to another device");
+        }
+
+        await writer.AddSessionAsync(user, device, body.OptionalString("display_name"), tokenHash, context.RequestAborted)
+            .ConfigureAwait(false);
+        return Answer([], streams[StreamNames.DeviceLists]);
+    }
+
+    private static UserId LocalUser(string userId, HomeserverOptions options) =>
+        UserId.TryParse(userId, out var user) && user.ServerName == options.ServerName
+            ? user
+            : throw MatrixException.InvalidParam($"{userId} is not a local user ID");
 
     /// <summary>
     /// GET get_repl_stream_updates/{stream}?from_token=&amp;upto_token=&amp;limit=: the stream's updates in

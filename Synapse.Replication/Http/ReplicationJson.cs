@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Synapse.Accounts;
 using Synapse.Events;
 using Synapse.Identifiers;
+using Synapse.Json;
 using Synapse.Replication.Protocol;
 using Synapse.RoomVersions;
 using Synapse.Rooms;
@@ -41,6 +42,29 @@ internal static class ReplicationJson
             requester.TryGetProperty("token_id", out var token) && token.TryGetInt64(out long tokenId) ? tokenId : 0,
             requester.TryGetProperty("is_guest", out var guest) && guest.ValueKind == JsonValueKind.True);
     }
+
+    /// <summary>The body of <c>register_user</c>: everything of the new user but its ID (in the path).</summary>
+    public static JsonObject NewUser(Storage.NewUser user) => new()
+    {
+        ["password_hash"] = user.PasswordHash,
+        ["admin"] = user.IsAdmin,
+        ["guest"] = user.IsGuest,
+        ["user_type"] = user.UserType,
+        ["displayname"] = user.DisplayName,
+        ["created_ts"] = user.CreatedTs,
+    };
+
+    public static Storage.NewUser ReadNewUser(UserId userId, JsonElement body, string creationTxn) => new(
+        userId,
+        body.OptionalString("password_hash"),
+        body.OptionalBool("admin") ?? false,
+        body.OptionalBool("guest") ?? false,
+        body.OptionalString("user_type"),
+        body.OptionalString("displayname"),
+        body.TryGetProperty("created_ts", out var ts) && ts.TryGetInt64(out long created)
+            ? created
+            : throw MatrixException.MissingParam("created_ts"),
+        creationTxn);
 
     public static JsonObject Draft(EventDraft draft)
     {

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Synapse.Replication.Protocol;
 using Synapse.Streams;
@@ -29,10 +30,13 @@ public sealed class ReplicationClientOptions
     /// <summary>The longest line accepted.</summary>
     public int MaxLineLength { get; init; } = ReplicationCommandReader.DefaultMaxLineLength;
 
-    /// <summary>The first reconnect delay; it doubles up to <see cref="MaxReconnectDelay"/> and resets once connected.</summary>
+    /// <summary>
+    /// The first reconnect delay; it doubles up to <see cref="MaxReconnectDelay"/> and resets once connected. Also the first
+    /// delay before a stream whose catch-up failed is asked for again (doubling the same way, per connection).
+    /// </summary>
     public TimeSpan MinReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>The longest reconnect delay.</summary>
+    /// <summary>The longest reconnect (and catch-up retry) delay.</summary>
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Positions asked of a stream source per page when filling a gap.</summary>
@@ -60,6 +64,8 @@ public sealed class ReplicationClient : IStreamPositionWaiter
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, string?> _syncingUsers = new(StringComparer.Ordinal);
+    private readonly Queue<InvalidateCacheCommand> _pendingInvalidations = new();
+    private ReplicationConnection? _announced;
     private readonly Dictionary<string, string> _epochs = new(StringComparer.Ordinal);
     private readonly Lock _waitersGate = new();
     private readonly List<(string Stream, long Position, TaskCompletionSource Done)> _waiters = [];
@@ -119,6 +125,36 @@ public sealed class ReplicationClient : IStreamPositionWaiter
             }
         }
     }
+
+    /// <summary>
+    /// Has main drop a cache entry in every process (<c>INVALIDATE_CACHE</c>; main puts it on the caches stream). Sent at
+    /// once when connected; otherwise kept, at most <see cref="MaxPendingInvalidations"/>, and sent after the next
+    /// handshake.
+    /// </summary>
+    public void InvalidateCache(string cache, IReadOnlyList<string> keys)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(cache);
+        ArgumentNullException.ThrowIfNull(keys);
+        var command = new InvalidateCacheCommand(cache, JsonSerializer.SerializeToUtf8Bytes(keys));
+        lock (_pendingInvalidations)
+        {
+            if (_announced is { IsClosed: false } connection && connection.Send(command))
+            {
+                return;
+            }
+
+            if (_pendingInvalidations.Count >= MaxPendingInvalidations)
+            {
+                _pendingInvalidations.Dequeue();
+                ReplicationLog.InvalidationDropped(_logger, _options.Endpoint, MaxPendingInvalidations);
+            }
+
+            _pendingInvalidations.Enqueue(command);
+        }
+    }
+
+    /// <summary>How many cache invalidations are kept for main while disconnected; past it the oldest go.</summary>
+    public const int MaxPendingInvalidations = 10_000;
 
     /// <summary>
     /// Waits until <paramref name="stream"/> has been applied up to <paramref name="position"/> (read-after-write:
@@ -182,7 +218,7 @@ public sealed class ReplicationClient : IStreamPositionWaiter
             delay = _options.MinReconnectDelay;
             var connection = new ReplicationConnection(pipe, ReplicationPeer.Client, _options.Timeouts, _options.MaxLineLength,
                 _options.Endpoint, _logger, _time);
-            var session = new Session(connection);
+            var session = new Session(connection) { RetryDelay = _options.MinReconnectDelay };
             _connection = connection;
             try
             {
@@ -230,6 +266,17 @@ public sealed class ReplicationClient : IStreamPositionWaiter
                     {
                         connection.Send(new UserSyncCommand(_options.InstanceName, userId, deviceId, true, now));
                     }
+                }
+
+                // Then the cache invalidations made while disconnected, in order; later ones go straight out.
+                lock (_pendingInvalidations)
+                {
+                    while (_pendingInvalidations.TryPeek(out var pending) && connection.Send(pending))
+                    {
+                        _pendingInvalidations.Dequeue();
+                    }
+
+                    _announced = connection;
                 }
 
                 break;
@@ -283,7 +330,18 @@ public sealed class ReplicationClient : IStreamPositionWaiter
         }
         else if (current < position.PreviousToken)
         {
-            await CatchUpAsync(stream, generator, current, position.NewToken, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await CatchUpAsync(stream, generator, current, position.NewToken, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // One stream's failing source (the notes' §5.4) must neither stall the others nor drop the link: this
+                // stream stays out of step (its RDATA is not applied) until a later REPLICATE catches it up.
+                ReplicationLog.CatchUpFailed(_logger, stream, generator.Current, position.NewToken, e);
+                RetryCatchUpLater(session);
+                return;
+            }
         }
 
         generator.Follow(position.NewToken, []);
@@ -292,6 +350,33 @@ public sealed class ReplicationClient : IStreamPositionWaiter
         {
             _connected.TrySetResult();
         }
+    }
+
+    /// <summary>Asks main for every position again after a back-off (one request at a time per connection).</summary>
+    private void RetryCatchUpLater(Session session)
+    {
+        if (Interlocked.Exchange(ref session.RetryScheduled, 1) == 1)
+        {
+            return;
+        }
+
+        var delay = session.RetryDelay;
+        session.RetryDelay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxReconnectDelay.Ticks));
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, _time).ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref session.RetryScheduled, 0);
+                if (!session.Connection.IsClosed)
+                {
+                    session.Connection.Send(ReplicateCommand.Instance);
+                }
+            }
+        });
     }
 
     private async Task CatchUpAsync(string stream, StreamIdGenerator generator, long from, long upTo, CancellationToken cancellationToken)
@@ -395,5 +480,11 @@ public sealed class ReplicationClient : IStreamPositionWaiter
         public HashSet<string> Live { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, List<StreamRow>> Batches { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>1 while a REPLICATE after a failed catch-up is pending.</summary>
+        public int RetryScheduled;
+
+        /// <summary>The next back-off before asking again after a failed catch-up.</summary>
+        public TimeSpan RetryDelay { get; set; }
     }
 }

@@ -43,4 +43,10 @@ internal static partial class ReplicationLog
 
     [LoggerMessage(EventId = 3013, Level = LogLevel.Warning, Message = "Replication {Peer}: {Message}")]
     public static partial void PeerError(ILogger logger, string peer, string message);
+
+    [LoggerMessage(EventId = 3016, Level = LogLevel.Warning, Message = "Replication {Peer}: more than {Max} cache invalidations waiting for main; dropping the oldest")]
+    public static partial void InvalidationDropped(ILogger logger, string peer, int max);
+
+    [LoggerMessage(EventId = 3017, Level = LogLevel.Error, Message = "Replication: catching up {Stream} from {From} to {To} failed; the other streams go on, and it is retried")]
+    public static partial void CatchUpFailed(ILogger logger, string stream, long from, long to, Exception exception);
 }

@@ -1,7 +1,9 @@
+using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Synapse.Accounts;
+using Synapse.Caching;
 using Synapse.Identifiers;
 using Synapse.Replication.Protocol;
 using Synapse.Sync;
@@ -10,8 +12,9 @@ namespace Synapse.Replication.Tcp;
 
 /// <summary>
 /// Main acting on what workers report over TCP: <c>USER_SYNC</c> drives presence (a user long-polling on a
-/// synchrotron is online), <c>USER_IP</c> records device activity, and <c>CLEAR_USER_SYNC</c> or a dropped connection
-/// ends every sync of that worker, so no user stays online because the worker that served them went away.
+/// synchrotron is online), <c>USER_IP</c> records device activity, <c>INVALIDATE_CACHE</c> goes on the caches stream
+/// (dropped here and then in every worker), and <c>CLEAR_USER_SYNC</c> or a dropped connection ends every sync of that
+/// worker, so no user stays online because the worker that served them went away.
 /// </summary>
 /// <remarks>
 /// Commands are handled one at a time, in arrival order, off the connections' read loops. A worker re-announces its
@@ -21,6 +24,7 @@ internal sealed partial class WorkerCommandHandler : BackgroundService
 {
     private readonly PresenceService _presence;
     private readonly DeviceActivityRecorder _devices;
+    private readonly CacheInvalidationService _caches;
     private readonly ILogger _logger;
     private readonly Channel<(string Instance, ReplicationCommand? Command)> _queue =
         Channel.CreateUnbounded<(string, ReplicationCommand?)>(new UnboundedChannelOptions { SingleReader = true });
@@ -28,8 +32,9 @@ internal sealed partial class WorkerCommandHandler : BackgroundService
 
     /// <summary>Starts listening to <paramref name="server"/>; commands are handled once the service runs.</summary>
     public WorkerCommandHandler(ReplicationServer server, PresenceService presence, DeviceActivityRecorder devices,
-        ILogger<WorkerCommandHandler> logger)
+        CacheInvalidationService caches, ILogger<WorkerCommandHandler> logger)
     {
+        _caches = caches;
         ArgumentNullException.ThrowIfNull(server);
         _presence = presence;
         _devices = devices;
@@ -106,8 +111,40 @@ internal sealed partial class WorkerCommandHandler : BackgroundService
             case UserIpCommand ip when UserId.TryParse(ip.UserId, out var user) && DeviceId.TryParse(ip.DeviceId, out var device):
                 _devices.Record(new Requester(user, device, 0, false), ip.Ip, ip.UserAgent);
                 break;
+            case InvalidateCacheCommand invalidate:
+                if (ReadKeys(invalidate.Keys.Span) is { } keys)
+                {
+                    await _caches.InvalidateAsync(invalidate.Cache, [keys]).ConfigureAwait(false);
+                }
+                else
+                {
+                    Log.BadInvalidation(_logger, instance, invalidate.Cache);
+                }
+
+                break;
             default:
                 break;
+        }
+    }
+
+    /// <summary>The keys of an <c>INVALIDATE_CACHE</c>: a non-empty JSON array of strings, else null.</summary>
+    internal static IReadOnlyList<string>? ReadKeys(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json.ToArray());
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Array || root.GetArrayLength() == 0
+                || root.EnumerateArray().Any(k => k.ValueKind != JsonValueKind.String))
+            {
+                return null;
+            }
+
+            return [.. root.EnumerateArray().Select(k => k.GetString()!)];
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 
@@ -123,5 +160,9 @@ internal sealed partial class WorkerCommandHandler : BackgroundService
     {
         [LoggerMessage(EventId = 3014, Level = LogLevel.Error, Message = "Handling {Command} from worker {Instance} failed")]
         public static partial void CommandFailed(ILogger logger, string instance, string command, Exception exception);
+
+        [LoggerMessage(EventId = 3015, Level = LogLevel.Warning,
+            Message = "Ignoring INVALIDATE_CACHE {Cache} from worker {Instance}: the keys are not a non-empty JSON array of strings")]
+        public static partial void BadInvalidation(ILogger logger, string instance, string cache);
     }
 }

@@ -27,7 +27,7 @@ namespace Synapse.Tests.Replication;
 public sealed class HttpReplicationTests
 {
     private const string V3 = "/_matrix/client/v3";
-    private const string Secret = "worker-secret";
+    private const string Secret = ReplicationMain.Secret;
 
     [Theory, ClassData(typeof(Engines))]
     public async Task SendEvent_FromWorker_IsOnMainAndInTheWorkersStreamWhenTheCallReturns(DatabaseEngine engine)
@@ -371,21 +371,10 @@ public sealed class HttpReplicationTests
     private static Requester RequesterOf(Session session) =>
         new(UserId.Parse(session.UserId), DeviceId.Parse(session.DeviceId), 0, false);
 
-    private static Task<TestHomeserver> StartMainAsync(DatabaseEngine engine) =>
-        TestHomeserver.StartAsync(engine, o => WithReplication(o, httpResources: ["client", "replication"]));
+    private static Task<TestHomeserver> StartMainAsync(DatabaseEngine engine) => ReplicationMain.StartAsync(engine);
 
-    private static HomeserverOptions WithReplication(HomeserverOptions o, string[] httpResources, int httpPort = 0, int replicationPort = 0) => new()
-    {
-        ServerName = o.ServerName,
-        Listeners =
-        [
-            new ListenerOptions { Port = httpPort, BindAddresses = ["127.0.0.1"], Type = "http", Resources = new HashSet<string>(httpResources) },
-            new ListenerOptions { Port = replicationPort, BindAddresses = ["127.0.0.1"], Type = ListenerOptions.ReplicationType, Resources = new HashSet<string>() },
-        ],
-        Database = o.Database, SigningKeyPath = o.SigningKeyPath, Password = o.Password, RcLogin = o.RcLogin,
-        RcRegistration = o.RcRegistration, EnableRegistration = true, EnableRegistrationWithoutVerification = true,
-        RegistrationSharedSecret = o.RegistrationSharedSecret, WorkerReplicationSecret = Secret,
-    };
+    private static HomeserverOptions WithReplication(HomeserverOptions o, string[] httpResources, int httpPort = 0, int replicationPort = 0) =>
+        ReplicationMain.Options(o, httpResources, httpPort, replicationPort);
 
     private static IReadOnlyCollection<string> SyncingOnMain(TestHomeserver main) =>
         main.Services.GetRequiredService<WorkerCommandHandler>().SyncingUsers.TryGetValue("worker1", out var users) ? users : [];
@@ -488,87 +477,6 @@ public sealed class HttpReplicationTests
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Secret);
         using var response = await main.Client.SendAsync(request);
         return ((int)response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
-    }
-
-    /// <summary>
-    /// A worker's replication side in this process: its own stream registry following main over the real TCP listener
-    /// (database streams paged from the shared database, typing from main over HTTP), and an HTTP replication client
-    /// that waits on it.
-    /// </summary>
-    private sealed class ReplicationWorker : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stopping = new();
-        private readonly ConcurrentQueue<StreamUpdate> _applied = new();
-        private readonly HttpClient _httpClient = new();
-        private Task _running = Task.CompletedTask;
-
-        private readonly ServiceProvider _services;
-
-        private ReplicationWorker(StreamRegistry streams, ServiceProvider services)
-        {
-            Streams = streams;
-            _services = services;
-        }
-
-        public StreamRegistry Streams { get; }
-
-        public ReplicationHttpClient Http { get; private set; } = null!;
-
-        public ReplicationClient Stream { get; private set; } = null!;
-
-        public IReadOnlyList<StreamRow> Applied(string stream) => [.. _applied.Where(u => u.Stream == stream).SelectMany(u => u.Rows)];
-
-        public static async Task<ReplicationWorker> StartAsync(TestHomeserver main)
-        {
-            // The worker's own services over the shared database, as a worker process has: its stream sources must not
-            // depend on main's process, which tests restart.
-            var services = new ServiceCollection();
-            services.AddLogging();
-            services.AddSynapseHomeserver(main.Options);
-            services.AddSynapseStorage(main.Options.Database);
-            var provider = services.BuildServiceProvider();
-            await provider.InitializeSynapseStreamsAsync();
-            var streams = provider.GetRequiredService<StreamRegistry>();
-            var bus = provider.GetRequiredService<StreamBus>();
-            var worker = new ReplicationWorker(streams, provider);
-            bus.Subscribe(worker._applied.Enqueue);
-            var httpOptions = new ReplicationHttpClientOptions { MainUri = main.BaseAddress, Secret = Secret };
-            var sources = provider.GetServices<IStreamSource>()
-                .Where(s => s.Stream != StreamNames.Typing)
-                .Append(new HttpStreamSource(StreamNames.Typing, worker._httpClient, httpOptions, streams, NullLogger<ReplicationHttpClient>.Instance))
-                .ToList();
-            var endpoint = main.Services.GetRequiredService<ReplicationListeners>().EndPoints[0];
-            var stream = new ReplicationClient(
-                new ReplicationClientOptions
-                {
-                    ServerName = TestHomeserver.ServerName,
-                    InstanceName = "worker1",
-                    Secret = Secret,
-                    Connect = ct => ReplicationTcp.ConnectAsync("127.0.0.1", endpoint.Port, tls: false, ct),
-                },
-                streams, bus, sources, NullLogger<ReplicationClient>.Instance);
-            worker.Stream = stream;
-            worker.Http = new ReplicationHttpClient(worker._httpClient, httpOptions, stream, NullLogger<ReplicationHttpClient>.Instance);
-            worker._running = Task.Run(() => stream.RunAsync(worker._stopping.Token));
-            await stream.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
-            return worker;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stopping.CancelAsync();
-            try
-            {
-                await _running;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            _httpClient.Dispose();
-            _stopping.Dispose();
-            await _services.DisposeAsync();
-        }
     }
 
     /// <summary>Passes requests to main for real, but holds main's first answer back (a slow persist or network).</summary>

@@ -120,6 +120,9 @@ internal sealed class UpdateLog
 
     public IEnumerable<IStreamSource> Sources(params string[] streams) => streams.Select(s => new Source(this, s));
 
+    /// <summary>Streams whose sources throw (a database that is down for one table, a bug in one stream's reader).</summary>
+    public ConcurrentDictionary<string, bool> Failing { get; } = new(StringComparer.Ordinal);
+
     private sealed class Source(UpdateLog log, string stream) : IStreamSource
     {
         public string Stream { get; } = stream;
@@ -128,6 +131,11 @@ internal sealed class UpdateLog
 
         public Task<IReadOnlyList<StreamUpdate>> GetUpdatesAsync(long after, long upTo, int limit, CancellationToken cancellationToken)
         {
+            if (log.Failing.ContainsKey(Stream))
+            {
+                throw new InjectedFailureException($"The {Stream} source is failing.");
+            }
+
             lock (log._gate)
             {
                 log.PagesRead++;
@@ -281,3 +289,6 @@ internal sealed class RawPeer(IDuplexPipe pipe)
         return _received;
     }
 }
+
+/// <summary>What a failing test stream source throws.</summary>
+internal sealed class InjectedFailureException(string message) : Exception(message);

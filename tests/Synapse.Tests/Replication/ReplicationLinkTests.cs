@@ -55,6 +55,34 @@ public sealed class ReplicationLinkTests
         Assert.True(main.Log.PagesRead >= 500, "the gap was paged (100 positions per page)");
     }
 
+    /// <summary>The notes' §5.4: a failure in one stream's update function must not stop the others.</summary>
+    [Fact]
+    public async Task CatchUp_OneStreamsSourceFails_TheOthersFlowOnTheSameLink_AndItCatchesUpOnceTheSourceRecovers()
+    {
+        await using var main = await TestMain.StartAsync();
+        for (int i = 1; i <= 300; i++)
+        {
+            main.Write(StreamNames.Receipts, Row(i));
+            main.Write(StreamNames.AccountData, Row(i));
+        }
+
+        main.Log.Failing[StreamNames.Receipts] = true;
+        await using var worker = await TestWorker.StartAsync(main);
+        await Eventually.TrueAsync(() => worker.Streams[StreamNames.AccountData].Current == 300, "the healthy stream caught up");
+        main.Write(StreamNames.AccountData, Row(301));
+        main.Write(StreamNames.Receipts, Row(301));
+        await Eventually.TrueAsync(() => worker.Streams[StreamNames.AccountData].Current == 301, "live rows of the healthy stream flow");
+        Assert.Equal(0, worker.Streams[StreamNames.Receipts].Current);
+
+        main.Log.Failing.TryRemove(StreamNames.Receipts, out _);
+        await Eventually.TrueAsync(() => worker.Streams[StreamNames.Receipts].Current == 301, "the failed stream caught up after recovery");
+        main.Write(StreamNames.Receipts, Row(302));
+        await Eventually.TrueAsync(() => worker.Streams[StreamNames.Receipts].Current == 302, "and follows live again");
+        Assert.Equal(Enumerable.Range(1, 302).Select(i => (long)i), Numbers(worker.Applied(StreamNames.Receipts)));
+        Assert.Equal(Enumerable.Range(1, 301).Select(i => (long)i), Numbers(worker.Applied(StreamNames.AccountData)));
+        Assert.Equal(1, worker.Connects);
+    }
+
     [Fact]
     public async Task LinkBrokenMidBatch_AfterReconnect_EveryRowArrivesExactlyOnce()
     {

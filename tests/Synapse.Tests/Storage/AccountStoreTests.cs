@@ -171,4 +171,41 @@ public sealed class AccountStoreTests
         await store.DeleteSessionAsync("s1", default);
         Assert.Null(await store.GetSessionAsync("s1", 0, default));
     }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task CreateUser_SameCreationTxn_IsTheSameRequest_OtherTxnOrNoneIsTaken(DatabaseEngine engine)
+    {
+        var (services, database) = await AccountStoreTests.OpenAsync(engine);
+        await using var _ = database;
+        await using var __ = services;
+        var accounts = services.GetRequiredService<IAccountStore>();
+        var carol = UserId.Parse("@carol:test.local");
+
+        Assert.True(await accounts.CreateUserAsync(new NewUser(carol, "hash", false, false, null, "Carol", 10, "txn-1"), default));
+        Assert.True(await accounts.CreateUserAsync(new NewUser(carol, "hash", false, false, null, "Carol", 10, "txn-1"), default));
+        Assert.False(await accounts.CreateUserAsync(new NewUser(carol, "other", false, false, null, "Carol", 11, "txn-2"), default));
+        Assert.False(await accounts.CreateUserAsync(new NewUser(carol, "other", false, false, null, "Carol", 11), default));
+        Assert.Equal("hash", (await accounts.GetUserAsync(carol, default))!.PasswordHash);
+    }
+
+    [Theory, ClassData(typeof(Engines))]
+    public async Task AddDeviceAndToken_SameHashAgain_ChangesNothing_AnotherDevicesHashIsRefused(DatabaseEngine engine)
+    {
+        var (services, database) = await AccountStoreTests.OpenAsync(engine);
+        await using var _ = database;
+        await using var __ = services;
+        var accounts = services.GetRequiredService<IAccountStore>();
+        var carol = UserId.Parse("@carol:test.local");
+        await accounts.CreateUserAsync(new NewUser(carol, null, false, false, null, null, 0), default);
+
+        var first = await accounts.AddDeviceAndTokenAsync(carol, DeviceId.Parse("PHONE"), null, "hash-1", 1, default);
+        var again = await accounts.AddDeviceAndTokenAsync(carol, DeviceId.Parse("PHONE"), null, "hash-1", 2, default);
+
+        Assert.True(first.DeviceCreated);
+        Assert.False(again.DeviceCreated);
+        Assert.Equal(first.TokenId, again.TokenId);
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            accounts.AddDeviceAndTokenAsync(carol, DeviceId.Parse("LAPTOP"), null, "hash-1", 3, default));
+        Assert.Equal(["PHONE"], (await accounts.GetDevicesAsync(carol, default)).Select(d => d.DeviceId.Value));
+    }
 }
