@@ -151,3 +151,24 @@ public sealed class SchemaTooNewException : Exception
     /// <summary>The newest version this code knows.</summary>
     public int CodeVersion { get; }
 }
+
+/// <summary>A worker found a database schema other than its own; workers never migrate, main does.</summary>
+public sealed class SchemaMismatchException : Exception
+{
+    /// <summary>Creates the error.</summary>
+    public SchemaMismatchException(int databaseVersion, int codeVersion)
+        : base(databaseVersion == 0
+            ? $"The database has no schema yet; this worker needs version {codeVersion}. Start main first: it creates the schema, workers never do."
+            : $"The database schema is version {databaseVersion}, but this worker runs version {codeVersion}. Workers never migrate: "
+              + "run main and workers of the same release, starting main first.")
+    {
+        DatabaseVersion = databaseVersion;
+        CodeVersion = codeVersion;
+    }
+
+    /// <summary>The version recorded in the database (0: none).</summary>
+    public int DatabaseVersion { get; }
+
+    /// <summary>The version this code writes.</summary>
+    public int CodeVersion { get; }
+}

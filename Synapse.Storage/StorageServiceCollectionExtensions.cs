@@ -60,4 +60,28 @@ public static class StorageServiceCollectionExtensions
         var migrator = services.GetRequiredService<SchemaMigrator>();
         await migrator.MigrateAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// For a worker, which never migrates: throws <see cref="SchemaMismatchException"/> unless the database has exactly the
+    /// schema this code writes.
+    /// </summary>
+    public static async Task CheckSynapseSchemaAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        int version;
+        try
+        {
+            version = await services.GetRequiredService<SchemaMigrator>().GetVersionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (System.Data.Common.DbException)
+        {
+            // No schema_version table: main never ran on this database.
+            version = 0;
+        }
+
+        if (version != SchemaMigrator.CodeVersion)
+        {
+            throw new SchemaMismatchException(version, SchemaMigrator.CodeVersion);
+        }
+    }
 }

@@ -23,6 +23,13 @@ public static class HomeserverConfigLoader
 
     private static readonly string[] DefaultBindAddresses = ["::", "0.0.0.0"];
 
+    // Keys that only make sense for a worker: with them, a missing worker_app is a mistake, not the main process.
+    private static readonly string[] WorkerOnlyKeys =
+    [
+        "worker_name", "worker_listeners", "worker_replication_host", "worker_replication_port", "worker_replication_http_port",
+        "worker_main_http_uri", "worker_pid_file", "worker_daemonize", "worker_log_config",
+    ];
+
     // Keys this loader reads, plus Synapse keys accepted without effect for now; anything else is reported as unknown.
     private static readonly FrozenSet<string> KnownKeys = FrozenSet.Create(
         StringComparer.Ordinal,
@@ -56,6 +63,15 @@ public static class HomeserverConfigLoader
         "presence",
         "worker_app",
         "worker_name",
+        "worker_listeners",
+        "worker_replication_host",
+        "worker_replication_port",
+        "worker_replication_http_port",
+        "worker_main_http_uri",
+        "worker_pid_file",
+        "worker_daemonize",
+        "worker_log_config",
+        "update_user_directory",
         "worker_replication_secret",
         "worker_replication_secret_path",
         "tls_certificate_path",
@@ -124,7 +140,14 @@ public static class HomeserverConfigLoader
                 + "otherwise set 'enable_registration: false'");
         }
 
-        var listeners = ReadListeners(root);
+        var database = ReadDatabase(root.RequireSection("database"));
+        var worker = ReadWorker(root, database);
+        var listeners = worker is null ? ReadListeners(root, "listeners", required: true) : ReadListeners(root, "worker_listeners", required: false);
+        if (worker is not null && listeners.Any(l => l.Type == ListenerOptions.ReplicationType))
+        {
+            throw root.Error("worker_listeners", "a worker does not serve the replication stream; 'type: replication' belongs on main");
+        }
+
         if (listeners.Any(l => l.Tls) && (root.GetPath("tls_certificate_path") is null || root.GetPath("tls_private_key_path") is null))
         {
             throw root.Error("tls_certificate_path", "a listener with 'tls: true' needs tls_certificate_path and tls_private_key_path");
@@ -135,12 +158,12 @@ public static class HomeserverConfigLoader
             ServerName = serverName,
             PublicBaseUrl = ReadPublicBaseUrl(root),
             Listeners = listeners,
-            Database = ReadDatabase(root.RequireSection("database")),
+            Database = database,
             EnableRegistration = enableRegistration,
             EnableRegistrationWithoutVerification = withoutVerification,
             AllowGuestAccess = root.GetBool("allow_guest_access", false),
             RegistrationSharedSecret = ReadSecret(root, "registration_shared_secret"),
-            WorkerReplicationSecret = ReadWorkerReplicationSecret(root, listeners),
+            WorkerReplicationSecret = ReadWorkerReplicationSecret(root, listeners, worker is not null),
             TlsCertificatePath = root.GetPath("tls_certificate_path"),
             TlsPrivateKeyPath = root.GetPath("tls_private_key_path"),
             Password = ReadPassword(root),
@@ -150,12 +173,16 @@ public static class HomeserverConfigLoader
             FormSecret = root.GetString("form_secret"),
             RcLogin = ReadLoginRateLimits(root),
             RcRegistration = ReadRateLimit(root, "rc_registration"),
-            Logging = root.GetPath("log_config") is { } logConfig ? ReadLogConfig(root, logConfig) : new LoggingOptions(),
+            Logging = (worker is null ? root.GetPath("log_config") : worker.LogConfig ?? root.GetPath("log_config")) is { } logConfig
+                ? ReadLogConfig(root, logConfig)
+                : new LoggingOptions(),
             MediaStorePath = root.GetPath("media_store_path"),
             DefaultRoomVersion = ReadDefaultRoomVersion(root),
             OldSigningKeys = ReadOldSigningKeys(root),
-            PidFile = root.GetPath("pid_file"),
+            PidFile = worker is null ? root.GetPath("pid_file") : worker.PidFile,
             PresenceEnabled = ReadPresenceEnabled(root),
+            UpdateUserDirectory = root.GetBool("update_user_directory", true),
+            Worker = worker,
             SourceFiles = files,
         };
     }
@@ -181,12 +208,12 @@ public static class HomeserverConfigLoader
         return url;
     }
 
-    private static List<ListenerOptions> ReadListeners(ConfigSection root)
+    private static List<ListenerOptions> ReadListeners(ConfigSection root, string key, bool required)
     {
-        var sections = root.RequireSectionList("listeners");
-        if (sections.Count == 0)
+        var sections = required ? root.RequireSectionList(key) : root.GetSectionList(key) ?? [];
+        if (required && sections.Count == 0)
         {
-            throw root.Error("listeners", "expected at least one listener");
+            throw root.Error(key, "expected at least one listener");
         }
 
         var listeners = new List<ListenerOptions>(sections.Count);
@@ -326,9 +353,15 @@ public static class HomeserverConfigLoader
     /// <c>worker_replication_secret</c>: required as soon as anything serves replication, since a worker may write
     /// on behalf of any user. Unlike the protocol we learn from, replication is never served unauthenticated.
     /// </summary>
-    private static string? ReadWorkerReplicationSecret(ConfigSection root, List<ListenerOptions> listeners)
+    private static string? ReadWorkerReplicationSecret(ConfigSection root, List<ListenerOptions> listeners, bool isWorker)
     {
         string? secret = ReadSecret(root, "worker_replication_secret");
+        if (isWorker && secret is null)
+        {
+            throw root.Error("worker_replication_secret",
+                "a worker needs worker_replication_secret (or worker_replication_secret_path), the same as main's");
+        }
+
         bool served = listeners.Any(l => l.Type == ListenerOptions.ReplicationType
             || (l.Type == "http" && l.Resources.Contains(ListenerOptions.ReplicationResource)));
         if (served && secret is null)
@@ -340,6 +373,67 @@ public static class HomeserverConfigLoader
         }
 
         return secret;
+    }
+
+    /// <summary>
+    /// The worker keys: null for main (no <c>worker_app</c>, or <c>synapse.app.homeserver</c>, with no worker-only keys).
+    /// Whether the app is a known worker type is the host's check, since an application can define its own types.
+    /// </summary>
+    private static WorkerOptions? ReadWorker(ConfigSection root, DatabaseOptions database)
+    {
+        string? app = root.GetString("worker_app");
+        if (app is null or WorkerOptions.MainApp)
+        {
+            if (WorkerOnlyKeys.FirstOrDefault(root.Has) is { } stray)
+            {
+                throw root.Error(stray, app is null
+                    ? "this key configures a worker, but worker_app is missing; set worker_app (for example "
+                      + "synapse.app.generic_worker) in the worker's file, or remove the worker_* keys"
+                    : $"the main process (worker_app: {WorkerOptions.MainApp}) takes no worker_* keys but worker_replication_secret");
+            }
+
+            return null;
+        }
+
+        if (app.Length == 0 || app.Any(char.IsWhiteSpace))
+        {
+            throw root.Error("worker_app", $"'{app}' is not a worker type name");
+        }
+
+        if (database.Engine != DatabaseEngine.Postgres)
+        {
+            throw root.Error("worker_app",
+                "workers need PostgreSQL (database name: psycopg2): one SQLite file cannot be shared by several processes; "
+                + "run the single process on SQLite, or move the database to PostgreSQL first");
+        }
+
+        string name = root.RequireString("worker_name");
+        if (name.Length > 100 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+        {
+            throw root.Error("worker_name", $"'{name}' must be 1-100 characters of letters, digits, '_', '-' and '.'");
+        }
+
+        Uri? mainUri = null;
+        if (root.GetString("worker_main_http_uri") is { } text)
+        {
+            if (!Uri.TryCreate(text, UriKind.Absolute, out mainUri) || (mainUri.Scheme != Uri.UriSchemeHttp && mainUri.Scheme != Uri.UriSchemeHttps))
+            {
+                throw root.Error("worker_main_http_uri", $"expected an absolute http or https URL, got '{text}'");
+            }
+        }
+
+        return new WorkerOptions
+        {
+            App = app,
+            Name = name,
+            ReplicationHost = root.RequireString("worker_replication_host"),
+            ReplicationPort = root.RequireInt("worker_replication_port", 1, 65535),
+            ReplicationHttpPort = root.RequireInt("worker_replication_http_port", 1, 65535),
+            MainHttpUri = mainUri,
+            PidFile = root.GetPath("worker_pid_file"),
+            Daemonize = root.GetBool("worker_daemonize", false),
+            LogConfig = root.GetPath("worker_log_config"),
+        };
     }
 
     private static PasswordOptions ReadPassword(ConfigSection root)

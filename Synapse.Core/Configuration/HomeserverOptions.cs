@@ -81,11 +81,57 @@ public sealed class HomeserverOptions
     /// <summary><c>media_store_path</c>.</summary>
     public string? MediaStorePath { get; init; }
 
-    /// <summary><c>pid_file</c>: written at start, removed at stop.</summary>
+    /// <summary><c>pid_file</c> (a worker's <c>worker_pid_file</c>): written at start, removed at stop.</summary>
     public string? PidFile { get; init; }
+
+    /// <summary>
+    /// <c>update_user_directory</c> (default true): whether this deployment's main process keeps the user directory up to
+    /// date. Set it to false on main when a <c>synapse.app.user_dir</c> worker does it instead.
+    /// </summary>
+    public bool UpdateUserDirectory { get; init; } = true;
+
+    /// <summary>The worker settings when this process is a worker (<c>worker_app</c> set and not the main app); else null.</summary>
+    public WorkerOptions? Worker { get; init; }
 
     /// <summary>The files this configuration was read from, in merge order.</summary>
     public IReadOnlyList<string> SourceFiles { get; init; } = [];
+}
+
+/// <summary>
+/// A worker's own keys (Synapse's names). A worker reads the shared configuration (server name, database, secrets) and
+/// overrides what is its own; its <see cref="HomeserverOptions.Listeners"/> are <c>worker_listeners</c>.
+/// </summary>
+public sealed class WorkerOptions
+{
+    /// <summary>The <c>worker_app</c> of the main process; also what an absent <c>worker_app</c> means.</summary>
+    public const string MainApp = "synapse.app.homeserver";
+
+    /// <summary><c>worker_app</c>: the worker type, such as <c>synapse.app.synchrotron</c>.</summary>
+    public required string App { get; init; }
+
+    /// <summary><c>worker_name</c>: the instance name, unique among live workers (main refuses a second one).</summary>
+    public required string Name { get; init; }
+
+    /// <summary><c>worker_replication_host</c>: main's address, for TCP and HTTP replication.</summary>
+    public required string ReplicationHost { get; init; }
+
+    /// <summary><c>worker_replication_port</c>: main's <c>type: replication</c> listener.</summary>
+    public required int ReplicationPort { get; init; }
+
+    /// <summary><c>worker_replication_http_port</c>: main's HTTP listener with the <c>replication</c> resource.</summary>
+    public required int ReplicationHttpPort { get; init; }
+
+    /// <summary><c>worker_main_http_uri</c>: main's client API, where a worker proxies what it does not do itself.</summary>
+    public Uri? MainHttpUri { get; init; }
+
+    /// <summary><c>worker_pid_file</c>.</summary>
+    public string? PidFile { get; init; }
+
+    /// <summary><c>worker_daemonize</c>.</summary>
+    public bool Daemonize { get; init; }
+
+    /// <summary><c>worker_log_config</c>: the worker's own logging configuration file.</summary>
+    public string? LogConfig { get; init; }
 }
 
 /// <summary>One entry of <c>listeners</c>.</summary>

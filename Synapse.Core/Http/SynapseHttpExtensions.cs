@@ -77,6 +77,7 @@ public static class SynapseHttpExtensions
         services.AddHostedService<UiaSessionCleaner>();
         services.AddSingleton<Sync.PresenceService>();
         services.AddSingleton<Sync.ISyncActivityListener>(sp => sp.GetRequiredService<Sync.PresenceService>());
+        services.AddSingleton<Sync.IPresenceActivity>(sp => sp.GetRequiredService<Sync.PresenceService>());
         services.AddSingleton<Streams.IStreamSource>(sp => sp.GetRequiredService<Sync.PresenceService>());
         services.AddHostedService<Sync.PresenceTimerService>();
         services.AddSingleton<Sync.TypingService>();

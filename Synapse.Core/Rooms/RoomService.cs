@@ -21,10 +21,10 @@ internal sealed class RoomService
     private readonly IEventStore _events;
     private readonly IRoomDirectoryStore _directory;
     private readonly IAccountStore _accounts;
-    private readonly Sync.PresenceService _presence;
+    private readonly Sync.IPresenceActivity _presence;
 
     public RoomService(HomeserverOptions options, IRoomEventWriter writer, IEventStore events, IRoomDirectoryStore directory,
-        IAccountStore accounts, Sync.PresenceService presence)
+        IAccountStore accounts, Sync.IPresenceActivity presence)
     {
         _options = options;
         _writer = writer;

@@ -27,7 +27,7 @@ namespace Synapse.Sync;
 /// true room-mates are not told about newer activity (the spec's "Last active ago"), which keeps a chatty user from
 /// producing a presence update per message.</para>
 /// </remarks>
-internal sealed partial class PresenceService : ISyncActivityListener, IStreamSource, IDisposable
+internal sealed partial class PresenceService : ISyncActivityListener, IPresenceActivity, IStreamSource, IDisposable
 {
     public const string Online = "online";
     public const string Unavailable = "unavailable";

@@ -7,12 +7,16 @@ using Synapse.Configuration;
 using Synapse.Http;
 using Synapse.Replication;
 using Synapse.Replication.Http;
+using Synapse.Replication.Workers;
 using Synapse.Storage;
 using Synapse.Streams;
 
 namespace Synapse.Homeserver;
 
-/// <summary>The main process (monolith) composition: domain services, storage, HTTP listeners.</summary>
+/// <summary>
+/// The process compositions: main (or the monolith) — domain services, storage, HTTP listeners, the replication server —
+/// or, when <c>worker_app</c> names a worker type, that worker over the same services.
+/// </summary>
 public static partial class HomeserverApp
 {
     /// <summary>
@@ -24,6 +28,7 @@ public static partial class HomeserverApp
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(unknownKeys);
+        var workerType = options.Worker is null ? null : ResolveWorkerType(options);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             ApplicationName = "Synapse.Homeserver",
@@ -51,7 +56,14 @@ public static partial class HomeserverApp
         var skipped = builder.WebHost.ConfigureSynapseListeners(options);
         builder.Services.AddSynapseHomeserver(options);
         builder.Services.AddSynapseStorage(options.Database);
-        builder.Services.AddSynapseReplicationMain(options);
+        if (workerType is null)
+        {
+            builder.Services.AddSynapseReplicationMain(options);
+        }
+        else
+        {
+            builder.Services.AddSynapseWorker(options, workerType);
+        }
 
         var app = builder.Build();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Synapse.Homeserver");
@@ -67,7 +79,15 @@ public static partial class HomeserverApp
 
         try
         {
-            await app.Services.MigrateSynapseDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            if (workerType is null)
+            {
+                await app.Services.MigrateSynapseDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await app.Services.CheckSynapseSchemaAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await app.Services.InitializeSynapseStreamsAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -76,13 +96,34 @@ public static partial class HomeserverApp
             throw;
         }
 
+        if (workerType is not null)
+        {
+            app.UseSynapseWorkerRoutes(workerType);
+        }
+
         app.UseSynapseHomeserver();
-        if (options.WorkerReplicationSecret is not null)
+        if (workerType is null && options.WorkerReplicationSecret is not null)
         {
             app.MapSynapseReplication();
         }
 
         return app;
+    }
+
+    /// <summary>The worker type <c>worker_app</c> names, checked against the configuration; a mistake is a configuration error.</summary>
+    private static WorkerType ResolveWorkerType(HomeserverOptions options)
+    {
+        string files = string.Join(", ", options.SourceFiles);
+        string app = options.Worker!.App;
+        var type = WorkerTypes.Default.Find(app) ?? throw new ConfigurationException(files, "worker_app",
+            $"unknown worker type '{app}'; known: {WorkerOptions.MainApp} (main), "
+            + string.Join(", ", WorkerTypes.Default.All.Select(t => t.App)));
+        if (type.CheckConfiguration?.Invoke(options) is { } problem)
+        {
+            throw new ConfigurationException(files, "worker_app", problem);
+        }
+
+        return type;
     }
 
     /// <summary>The URLs Kestrel actually bound (port 0 resolved), once started.</summary>

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Synapse.Configuration;
 using Synapse.Storage;
@@ -85,9 +86,14 @@ internal static class HomeserverCommand
         {
             app = await HomeserverApp.BuildAsync(options, unknownKeys).ConfigureAwait(false);
         }
-        catch (SchemaTooNewException e)
+        catch (Exception e) when (e is SchemaTooNewException or SchemaMismatchException)
         {
             await stderr.WriteLineAsync($"Error: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (ConfigurationException e)
+        {
+            await stderr.WriteLineAsync(e.Message).ConfigureAwait(false);
             return 1;
         }
         catch (Exception e) when (e is NpgsqlException or SocketException or Microsoft.Data.Sqlite.SqliteException
@@ -121,6 +127,12 @@ internal static class HomeserverCommand
                 {
                     File.Delete(options.PidFile);
                 }
+            }
+
+            if (app.Services.GetService<Synapse.Replication.Workers.WorkerHostingExtensions.WorkerStatus>()?.Refusal is { } refusal)
+            {
+                await stderr.WriteLineAsync($"Error: the main process refused this worker: {refusal}").ConfigureAwait(false);
+                return 1;
             }
         }
 

@@ -111,6 +111,10 @@ public sealed partial class ReplicationHttpClient
         return [.. events.EnumerateArray().Select(ReplicationJson.ReadWrittenEvent)];
     }
 
+    /// <summary>Tells main that a local user acted on this worker (<c>bump_presence_active_time</c>).</summary>
+    internal Task BumpPresenceActiveTimeAsync(Identifiers.UserId userId, CancellationToken cancellationToken) =>
+        WriteAsync(Path("bump_presence_active_time", userId.Value), [], cancellationToken);
+
     /// <summary>Has main create a user (<c>register_user</c>); false when the ID is taken.</summary>
     internal async Task<bool> CreateUserAsync(Storage.NewUser user, CancellationToken cancellationToken)
     {

@@ -61,6 +61,7 @@ public static class ReplicationHttpEndpoints
         group.MapPost("/receipt/{roomId}/{receiptType}/{eventId}/{txnId}", SendReceiptAsync);
         group.MapPost("/read_markers/{roomId}/{txnId}", SetReadMarkersAsync);
         group.MapPost("/presence_set_state/{userId}/{txnId}", SetPresenceAsync);
+        group.MapPost("/bump_presence_active_time/{userId}/{txnId}", BumpPresenceAsync);
         group.MapPost("/register_user/{userId}/{txnId}", RegisterUserAsync);
         group.MapPost("/device_check_registered/{userId}/{txnId}", AddSessionAsync);
         group.MapGet("/get_repl_stream_updates/{stream}", GetStreamUpdatesAsync);
@@ -155,6 +156,14 @@ public static class ReplicationHttpEndpoints
 
         // Presence is written in batches: the answer waits until this change is stored and on the stream.
         await presence.WhenWrittenAsync().ConfigureAwait(false);
+        return Answer([], streams[StreamNames.Presence]);
+    }
+
+    /// <summary>POST bump_presence_active_time/{userId}/{txnId} <c>{}</c>: the local user acted (sent) on a worker.</summary>
+    private static async Task<IResult> BumpPresenceAsync(PresenceService presence, HomeserverOptions options, StreamRegistry streams,
+        string userId, CancellationToken cancellationToken)
+    {
+        await presence.BumpActiveAsync(LocalUser(userId, options), cancellationToken).ConfigureAwait(false);
         return Answer([], streams[StreamNames.Presence]);
     }
 

@@ -93,6 +93,15 @@ public sealed class ReplicationClient : IStreamPositionWaiter
     /// <summary>Main relayed that a remote server is reachable again.</summary>
     public event Action<string>? RemoteServerUp;
 
+    /// <summary>
+    /// Main answered the handshake with <c>ERROR</c> (a wrong secret, an instance name already connected) and closed the
+    /// connection. The client keeps retrying; a host decides when to give up (<see cref="Connected"/> tells it main took it).
+    /// </summary>
+    public event Action<string>? Refused;
+
+    /// <summary>Main accepted the connection and the first stream is live.</summary>
+    public event Action? Connected;
+
     /// <summary>True while connected, authenticated and past REPLICATE.</summary>
     public bool IsConnected => _connected.Task.IsCompleted && _connection is { IsClosed: false };
 
@@ -288,6 +297,11 @@ public sealed class ReplicationClient : IStreamPositionWaiter
                 break;
             case ErrorCommand error:
                 ReplicationLog.PeerError(_logger, connection.Description, error.Message);
+                if (!session.Positioned)
+                {
+                    Refused?.Invoke(error.Message);
+                }
+
                 break;
             case RemoteServerUpCommand up:
                 RemoteServerUp?.Invoke(up.ServerName);
@@ -299,6 +313,7 @@ public sealed class ReplicationClient : IStreamPositionWaiter
 
     private async Task OnPositionAsync(Session session, PositionCommand position, CancellationToken cancellationToken)
     {
+        session.Positioned = true;
         string stream = position.Stream;
         session.Live.Remove(stream);
         session.Batches.Remove(stream);
@@ -349,6 +364,7 @@ public sealed class ReplicationClient : IStreamPositionWaiter
         if (session.Live.Count == 1)
         {
             _connected.TrySetResult();
+            Connected?.Invoke();
         }
     }
 
@@ -480,6 +496,9 @@ public sealed class ReplicationClient : IStreamPositionWaiter
         public HashSet<string> Live { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, List<StreamRow>> Batches { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Whether main sent a POSITION on this connection (it accepted the handshake).</summary>
+        public bool Positioned { get; set; }
 
         /// <summary>1 while a REPLICATE after a failed catch-up is pending.</summary>
         public int RetryScheduled;

@@ -302,7 +302,7 @@ public sealed class HomeserverConfigLoaderTests : IDisposable
             ("report_stats", "report_stats: true"),
             ("enable_metrics", "enable_metrics: true"),
             ("trusted_key_servers", "trusted_key_servers:\n  - server_name: matrix.org"),
-            ("worker_app", "worker_app: synapse.app.generic_worker"));
+            ("worker_app", "worker_app: synapse.app.homeserver"));
 
         var options = HomeserverConfigLoader.Load([path], out var unknownKeys);
 

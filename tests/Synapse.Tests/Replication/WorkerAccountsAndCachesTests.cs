@@ -103,6 +103,7 @@ public sealed class WorkerAccountsAndCachesTests
         Assert.Equal((400, ErrorCodes.BadJson), await ErrorOfAsync(main, "register_user/@eve:test.local/t", new JsonObject { ["created_ts"] = 1, ["password_hash"] = 5 }));
         Assert.Equal((400, ErrorCodes.NotJson), await RawErrorOfAsync(main, "register_user/@eve:test.local/t", "{not json"));
         Assert.Null(await accounts.GetUserAsync(UserId.Parse("@eve:test.local"), default));
+        Assert.Equal((400, ErrorCodes.InvalidParam), await ErrorOfAsync(main, "bump_presence_active_time/@eve:elsewhere.example/t", new JsonObject()));
 
         string check = $"device_check_registered/{alice.UserId}/t";
         Assert.Equal((404, ErrorCodes.NotFound), await ErrorOfAsync(main, "device_check_registered/@nobody:test.local/t",

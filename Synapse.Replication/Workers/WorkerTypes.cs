@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using Synapse.Configuration;
+
+namespace Synapse.Replication.Workers;
+
+/// <summary>
+/// The worker types this process knows: the built-in ones (the routes of Synapse's worker documentation, under every
+/// client API version prefix) and any an application registers. The homeserver host, synctl and the router all read it.
+/// frontend_proxy (key uploads proxied to main) and user_dir (the user directory) are not built in yet.
+/// </summary>
+public sealed class WorkerTypes
+{
+    private const string Client = "^/_matrix/client/";
+    private const string V = "(api/v1|r0|v3|unstable)";
+
+    private readonly ConcurrentDictionary<string, WorkerType> _types = new(StringComparer.Ordinal);
+
+    /// <summary>A registry with the built-in types.</summary>
+    public WorkerTypes()
+    {
+        foreach (var type in BuiltIn())
+        {
+            Register(type);
+        }
+    }
+
+    /// <summary>The shared registry of this process (the hosts use it; an application adds its types before they start).</summary>
+    public static WorkerTypes Default { get; } = new();
+
+    /// <summary>Every registered type, by name.</summary>
+    public IReadOnlyCollection<WorkerType> All => [.. _types.Values.OrderBy(t => t.App, StringComparer.Ordinal)];
+
+    /// <summary>Adds a type; its name must be new and not the main process's.</summary>
+    public void Register(WorkerType type)
+    {
+        ArgumentNullException.ThrowIfNull(type);
+        if (type.App == WorkerOptions.MainApp || !_types.TryAdd(type.App, type))
+        {
+            throw new ArgumentException($"The worker type {type.App} exists already.", nameof(type));
+        }
+    }
+
+    /// <summary>The type named <paramref name="app"/>, or null.</summary>
+    public WorkerType? Find(string app) => _types.GetValueOrDefault(app);
+
+    private static WorkerRoute R(string pattern, RouteAffinity affinity = RouteAffinity.None, params string[] methods) =>
+        new(pattern, methods.Length == 0 ? null : methods, affinity);
+
+    private static IEnumerable<WorkerType> BuiltIn()
+    {
+        WorkerRoute[] sync =
+        [
+            R($"{Client}(v2_alpha|r0|v3)/sync$", RouteAffinity.User),
+            R($"{Client}(api/v1|v2_alpha|r0|v3)/events$", RouteAffinity.User),
+            R($"{Client}(api/v1|r0|v3)/initialSync$", RouteAffinity.User),
+            R($"{Client}(api/v1|r0|v3)/rooms/[^/]+/initialSync$", RouteAffinity.User),
+        ];
+        WorkerRoute[] reader =
+        [
+            R($"{Client}{V}/publicRooms$"),
+            R($"{Client}{V}/rooms/[^/]+/joined_members$"),
+            R($"{Client}{V}/rooms/[^/]+/context/[^/]+$"),
+            R($"{Client}{V}/rooms/[^/]+/members$"),
+            R($"{Client}{V}/rooms/[^/]+/state$"),
+            R($"{Client}{V}/login$"),
+            R($"{Client}{V}/account/3pid$"),
+            R($"{Client}{V}/keys/query$"),
+            R($"{Client}{V}/keys/changes$"),
+            R($"{Client}{V}/voip/turnServer$"),
+            R($"{Client}versions$"),
+            R($"{Client}{V}/pushrules/.*$", RouteAffinity.None, "GET"),
+            R($"{Client}(r0|v3|unstable)/register$", RouteAffinity.OneInstance),
+            R($"{Client}(r0|v3|unstable)/register/available$", RouteAffinity.OneInstance),
+            R($"{Client}{V}/auth/[^/]+/fallback/web$", RouteAffinity.OneInstance),
+            R($"{Client}{V}/rooms/[^/]+/messages$", RouteAffinity.Room),
+        ];
+        WorkerRoute[] creator =
+        [
+            R($"{Client}{V}/createRoom$"),
+            R($"{Client}{V}/rooms/[^/]+/send/"),
+            R($"{Client}{V}/rooms/[^/]+/state/"),
+            R($"{Client}{V}/rooms/[^/]+/redact/"),
+            R($"{Client}{V}/rooms/[^/]+/(join|invite|leave|ban|unban|kick)$"),
+            R($"{Client}{V}/join/"),
+            R($"{Client}{V}/profile/"),
+        ];
+
+        yield return new WorkerType
+        {
+            App = "synapse.app.synchrotron",
+            Description = "serves /sync, /events and initial syncs; reports syncing users for presence",
+            Routes = sync,
+        };
+        yield return new WorkerType
+        {
+            App = "synapse.app.client_reader",
+            Description = "serves client reads, login and registration (one instance for registration)",
+            Routes = reader,
+        };
+        yield return new WorkerType
+        {
+            App = "synapse.app.event_creator",
+            Description = "creates and authorizes events (send, state, membership, join, profile) and hands them to main",
+            Routes = creator,
+        };
+        yield return new WorkerType
+        {
+            App = "synapse.app.generic_worker",
+            Description = "serves every endpoint the other worker types serve (route a subset to it)",
+            Routes = [.. sync, .. reader, .. creator],
+        };
+    }
+}

@@ -1,0 +1,60 @@
+using Synapse.Configuration;
+using Synapse.Replication.Workers;
+
+namespace Synapse.Tests.Replication;
+
+/// <summary>The worker types' route tables: what each serves (its process refuses the rest; the router reads them).</summary>
+public sealed class WorkerTypesTests
+{
+    private static readonly WorkerTypes Types = new();
+
+    [Theory]
+    [InlineData("synapse.app.synchrotron", "GET", "/_matrix/client/v3/sync", true)]
+    [InlineData("synapse.app.synchrotron", "GET", "/_matrix/client/r0/sync", true)]
+    [InlineData("synapse.app.synchrotron", "GET", "/_matrix/client/v3/rooms/!r:x/initialSync", true)]
+    [InlineData("synapse.app.synchrotron", "POST", "/_matrix/client/v3/createRoom", false)]
+    [InlineData("synapse.app.synchrotron", "GET", "/_matrix/client/v3/sync/extra", false)]
+    [InlineData("synapse.app.client_reader", "GET", "/_matrix/client/v3/pushrules/", true)]
+    [InlineData("synapse.app.client_reader", "PUT", "/_matrix/client/v3/pushrules/global/override/x", false)]
+    [InlineData("synapse.app.client_reader", "OPTIONS", "/_matrix/client/v3/pushrules/global/override/x", true)]
+    [InlineData("synapse.app.client_reader", "POST", "/_matrix/client/v3/login", true)]
+    [InlineData("synapse.app.client_reader", "GET", "/_matrix/client/versions", true)]
+    [InlineData("synapse.app.client_reader", "GET", "/_matrix/client/v3/rooms/!r:x/messages", true)]
+    [InlineData("synapse.app.event_creator", "PUT", "/_matrix/client/v3/rooms/!r:x/send/m.room.message/t1", true)]
+    [InlineData("synapse.app.event_creator", "POST", "/_matrix/client/v3/rooms/!r:x/join", true)]
+    [InlineData("synapse.app.event_creator", "POST", "/_matrix/client/v3/join/#a:x", true)]
+    [InlineData("synapse.app.event_creator", "GET", "/_matrix/client/v3/sync", false)]
+    [InlineData("synapse.app.generic_worker", "GET", "/_matrix/client/v3/sync", true)]
+    [InlineData("synapse.app.generic_worker", "PUT", "/_matrix/client/v3/rooms/!r:x/typing/@a:x", false)]
+    [InlineData("synapse.app.generic_worker", "POST", "/_matrix/client/v3/keys/upload", false)]
+    public void Serves_TheDocumentedEndpointsOnly(string app, string method, string path, bool served) =>
+        Assert.Equal(served, Types.Find(app)!.Serves(method, path));
+
+    [Fact]
+    public void Affinity_SyncByUser_MessagesByRoom_RegistrationOnOneInstance()
+    {
+        Assert.Equal(RouteAffinity.User, Types.Find("synapse.app.synchrotron")!.RouteFor("GET", "/_matrix/client/v3/sync")!.Affinity);
+        var reader = Types.Find("synapse.app.client_reader")!;
+        Assert.Equal(RouteAffinity.Room, reader.RouteFor("GET", "/_matrix/client/v3/rooms/!r:x/messages")!.Affinity);
+        Assert.Equal(RouteAffinity.OneInstance, reader.RouteFor("POST", "/_matrix/client/v3/register")!.Affinity);
+    }
+
+    [Fact]
+    public void Register_AnApplicationsOwnType_IsFound_ButNamesAreUnique()
+    {
+        var types = new WorkerTypes();
+        var mine = new WorkerType
+        {
+            App = "example.app.room_stats",
+            Description = "an embedder's worker",
+            Routes = [new WorkerRoute("^/_example/room_stats$", ["GET"])],
+        };
+
+        types.Register(mine);
+
+        Assert.Same(mine, types.Find("example.app.room_stats"));
+        Assert.True(mine.Serves("GET", "/_example/room_stats"));
+        Assert.Throws<ArgumentException>(() => types.Register(mine));
+        Assert.Throws<ArgumentException>(() => types.Register(new WorkerType { App = WorkerOptions.MainApp, Description = "", Routes = [] }));
+    }
+}
