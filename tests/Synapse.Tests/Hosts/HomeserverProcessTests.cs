@@ -10,7 +10,6 @@ namespace Synapse.Tests.Hosts;
 /// <summary>The real executable as an operator runs it: separate processes, real ports, real files.</summary>
 public sealed class HomeserverProcessTests : IDisposable
 {
-    private static readonly string HostDll = Path.Combine(AppContext.BaseDirectory, "Synapse.Homeserver.dll");
     private readonly string _directory = Directory.CreateTempSubdirectory("synapse-proc-").FullName;
 
     [Fact]
@@ -23,7 +22,7 @@ public sealed class HomeserverProcessTests : IDisposable
         Assert.Contains("Generated", generate.Stdout, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(_directory, "example.test.signing.key")));
 
-        int port = FreePort();
+        int port = HostProcess.FreePort();
         string overrideFile = Path.Combine(_directory, "override.yaml");
         await File.WriteAllTextAsync(overrideFile, $"""
             listeners:
@@ -121,19 +120,7 @@ public sealed class HomeserverProcessTests : IDisposable
 
     private Process Start(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = _directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(HostDll);
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        var process = Process.Start(info)!;
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var (process, output) = HostProcess.Start(_directory, args);
         _outputs[process] = output;
         return process;
     }
@@ -142,13 +129,7 @@ public sealed class HomeserverProcessTests : IDisposable
 
     private async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = _directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(HostDll);
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
+        var info = HostProcess.Info(_directory, args);
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -195,12 +176,5 @@ public sealed class HomeserverProcessTests : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await server.WaitForExitAsync(timeout.Token);
         Assert.Equal(0, server.ExitCode);
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
     }
 }

@@ -14,7 +14,6 @@ namespace Synapse.Tests.Hosts;
 public sealed class WorkerProcessTests : IAsyncLifetime
 {
     private const string Secret = "worker-test-secret";
-    private static readonly string HostDll = Path.Combine(AppContext.BaseDirectory, "Synapse.Homeserver.dll");
 
     private readonly string _directory = Directory.CreateTempSubdirectory("synapse-workers-").FullName;
     private readonly List<(Process Process, StringBuilder Output)> _processes = [];
@@ -26,7 +25,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _database = await TestDatabase.CreateAsync(DatabaseEngine.Postgres);
-        (_clientPort, _replicationHttpPort, _replicationPort) = (FreePort(), FreePort(), FreePort());
+        (_clientPort, _replicationHttpPort, _replicationPort) = (HostProcess.FreePort(), HostProcess.FreePort(), HostProcess.FreePort());
         var db = _database.Options;
         await File.WriteAllTextAsync(Shared, $$"""
             server_name: workers.test
@@ -86,7 +85,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     public async Task SendThroughEventCreator_ArrivesInTheLongPollOnASynchrotron_AndWorkersRefuseWhatTheyDoNotServe()
     {
         using var main = await StartMainAsync();
-        var (syncPort, creatorPort) = (FreePort(), FreePort());
+        var (syncPort, creatorPort) = (HostProcess.FreePort(), HostProcess.FreePort());
         StartWorker("synchrotron1", "synapse.app.synchrotron", syncPort);
         StartWorker("creator1", "synapse.app.event_creator", creatorPort);
         using var synchrotron = await WaitUntilListeningAsync(syncPort);
@@ -126,11 +125,11 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     {
         using var main = await StartMainAsync();
 
-        var unknown = await RunWorkerAsync("w1", "synapse.app.no_such_worker", FreePort());
+        var unknown = await RunWorkerAsync("w1", "synapse.app.no_such_worker", HostProcess.FreePort());
         Assert.Equal(1, unknown.ExitCode);
         Assert.Contains("unknown worker type 'synapse.app.no_such_worker'", unknown.Output, StringComparison.Ordinal);
 
-        var wrongSecret = await RunWorkerAsync("w2", "synapse.app.synchrotron", FreePort(), "worker_replication_secret: not-the-secret");
+        var wrongSecret = await RunWorkerAsync("w2", "synapse.app.synchrotron", HostProcess.FreePort(), "worker_replication_secret: not-the-secret");
         Assert.Equal(1, wrongSecret.ExitCode);
         Assert.Contains("refused this worker: authentication failed", wrongSecret.Output, StringComparison.Ordinal);
 
@@ -220,23 +219,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
     }
 
-    private void Start(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = _directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(HostDll);
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        var process = Process.Start(info)!;
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _processes.Add((process, output));
-    }
+    private void Start(params string[] args) => _processes.Add(HostProcess.Start(_directory, args));
 
     private async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
     {
@@ -280,12 +263,5 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         http.Dispose();
         Assert.Fail($"Nothing answered on port {port}: " + string.Join("\n---\n", _processes.Select(p => p.Output.ToString())));
         return null!;
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
     }
 }
