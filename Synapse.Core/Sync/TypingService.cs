@@ -20,6 +20,11 @@ namespace Synapse.Sync;
 /// needs the current set of each room that changed, not the intermediate ones. Rooms nobody types in are forgotten
 /// once more than <see cref="MaxRememberedIdleRooms"/> accumulate; a token older than the oldest forgotten change is
 /// answered with every room's current set.
+/// <para>
+/// A process that does not write typing (a worker) follows it: the rows arriving on its bus replace each room's set, so
+/// its syncs answer the same as main's. They are applied synchronously, before the stream's new position becomes
+/// visible, so a reader at that position finds them.
+/// </para>
 /// </remarks>
 internal sealed partial class TypingService : IStreamSource, IDisposable
 {
@@ -43,16 +48,19 @@ internal sealed partial class TypingService : IStreamSource, IDisposable
     private long _nextExpiry = long.MaxValue;
     private long _forgottenUpTo;
     private int _idleRooms;
+    private bool _writesHere;
 
-    public TypingService(StreamRegistry streams, IEventStore events, PresenceService presence, TimeProvider time,
+    public TypingService(StreamRegistry streams, StreamBus bus, IEventStore events, PresenceService presence, TimeProvider time,
         ILogger<TypingService> logger)
     {
+        ArgumentNullException.ThrowIfNull(bus);
         _streams = streams;
         _events = events;
         _presence = presence;
         _time = time;
         _logger = logger;
         _timer = time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        bus.Subscribe(OnStreamUpdate);
     }
 
     /// <inheritdoc />
@@ -227,8 +235,70 @@ internal sealed partial class TypingService : IStreamSource, IDisposable
         }
     }
 
+    /// <summary>
+    /// Forgets every followed room: the writer restarted (typing lives in its memory), so its positions start again and
+    /// what it held before is gone. Readers holding older tokens get every room's current set.
+    /// </summary>
+    public void ResetFollowed()
+    {
+        lock (_gate)
+        {
+            if (_writesHere)
+            {
+                return;
+            }
+
+            _rooms.Clear();
+            _idleRooms = 0;
+            _forgottenUpTo = 0;
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose() => _timer.Dispose();
+
+    /// <summary>A typing row another process wrote (this process follows the stream): the room's set is replaced.</summary>
+    private void OnStreamUpdate(StreamUpdate update)
+    {
+        if (update.Stream != StreamNames.Typing)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            // Main sees its own rows here too; its state is already what they say.
+            if (_writesHere)
+            {
+                return;
+            }
+
+            foreach (var row in update.Rows)
+            {
+                if (row.Data["room_id"]?.GetValue<string>() is not { } roomId || row.Data["user_ids"] is not JsonArray userIds)
+                {
+                    continue;
+                }
+
+                var room = Room(roomId);
+                room.Typers.Clear();
+                foreach (var userId in userIds)
+                {
+                    if (userId?.GetValue<string>() is { } id)
+                    {
+                        // Main expires typers and sends the change; a follower never does.
+                        room.Typers[id] = long.MaxValue;
+                    }
+                }
+
+                room.Position = update.Position;
+                if (room.Typers.Count == 0 && ++_idleRooms > MaxRememberedIdleRooms)
+                {
+                    ForgetOldestIdleRooms();
+                }
+            }
+        }
+    }
 
     private void OnTimer()
     {
@@ -285,6 +355,7 @@ internal sealed partial class TypingService : IStreamSource, IDisposable
     /// <summary>Gives the room's change a stream position and publishes it (under the lock, so positions follow changes).</summary>
     private void Changed(string roomId, RoomTyping room)
     {
+        _writesHere = true;
         var stream = _streams[StreamNames.Typing];
         long position = stream.Allocate();
         room.Position = position;

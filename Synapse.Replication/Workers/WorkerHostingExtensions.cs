@@ -52,7 +52,7 @@ public static partial class WorkerHostingExtensions
                 .. sp.GetServices<IStreamSource>().Where(s => s.Stream != StreamNames.Typing),
                 new HttpStreamSource(StreamNames.Typing, http, httpOptions, streams, logs.CreateLogger<ReplicationHttpClient>()),
             ];
-            return new ReplicationClient(
+            var client = new ReplicationClient(
                 new ReplicationClientOptions
                 {
                     ServerName = options.ServerName,
@@ -62,6 +62,17 @@ public static partial class WorkerHostingExtensions
                     Connect = ct => ReplicationTcp.ConnectAsync(worker.ReplicationHost, worker.ReplicationPort, tls: false, ct),
                 },
                 streams, sp.GetRequiredService<StreamBus>(), sources, logs.CreateLogger<ReplicationClient>());
+
+            // Typing lives in main's memory: when main restarts, what this worker followed is gone too.
+            var typing = sp.GetRequiredService<TypingService>();
+            client.StreamReset += stream =>
+            {
+                if (stream == StreamNames.Typing)
+                {
+                    typing.ResetFollowed();
+                }
+            };
+            return client;
         });
         services.AddSingleton<IStreamPositionWaiter>(sp => sp.GetRequiredService<ReplicationClient>());
         services.AddSingleton(sp => new ReplicationHttpClient(sp.GetRequiredService<WorkerHttp>().Client, httpOptions,

@@ -121,6 +121,52 @@ public sealed class WorkerProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TypingAndReceipts_SetOnMain_ArriveInASynchrotronsSync_AndTypingStopsThere()
+    {
+        using var main = await StartMainAsync();
+        int syncPort = HostProcess.FreePort();
+        StartWorker("synchrotron1", "synapse.app.synchrotron", syncPort);
+        using var synchrotron = await WaitUntilListeningAsync(syncPort);
+
+        string token = await RegisterAsync(main, "typist");
+        var (status, created) = await SendAsync(main, HttpMethod.Post, "/_matrix/client/v3/createRoom", token, new { });
+        Assert.Equal(200, status);
+        string roomId = created.GetProperty("room_id").GetString()!;
+        string room = Uri.EscapeDataString(roomId);
+        (status, var sent) = await SendAsync(main, HttpMethod.Put, $"/_matrix/client/v3/rooms/{room}/send/m.room.message/t1", token,
+            new { msgtype = "m.text", body = "read me" });
+        Assert.Equal(200, status);
+        string eventId = sent.GetProperty("event_id").GetString()!;
+        string since = await EventuallySyncAsync(synchrotron, token, null, s => s.GetRawText().Contains(eventId, StringComparison.Ordinal));
+
+        (status, _) = await SendAsync(main, HttpMethod.Put, $"/_matrix/client/v3/rooms/{room}/typing/@typist:workers.test", token,
+            new { typing = true, timeout = 60000 });
+        Assert.Equal(200, status);
+        (status, _) = await SendAsync(main, HttpMethod.Post, $"/_matrix/client/v3/rooms/{room}/receipt/m.read/{Uri.EscapeDataString(eventId)}", token, new { });
+        Assert.Equal(200, status);
+
+        bool Typing(JsonElement sync, bool typing) => Ephemeral(sync, roomId).Any(e => e.GetProperty("type").GetString() == "m.typing"
+            && e.GetProperty("content").GetProperty("user_ids").EnumerateArray().Any(u => u.GetString() == "@typist:workers.test") == typing);
+        bool Receipt(JsonElement sync) => Ephemeral(sync, roomId).Any(e => e.GetProperty("type").GetString() == "m.receipt"
+            && e.GetProperty("content").TryGetProperty(eventId, out _));
+
+        // An initial sync on the synchrotron shows both; so does an incremental one from before they were set.
+        await EventuallySyncAsync(synchrotron, token, null, s => Typing(s, true) && Receipt(s));
+        await EventuallySyncAsync(synchrotron, token, since, s => Typing(s, true));
+
+        (status, _) = await SendAsync(main, HttpMethod.Put, $"/_matrix/client/v3/rooms/{room}/typing/@typist:workers.test", token,
+            new { typing = false });
+        Assert.Equal(200, status);
+        await EventuallySyncAsync(synchrotron, token, since, s => Typing(s, false));
+    }
+
+    private static List<JsonElement> Ephemeral(JsonElement sync, string roomId) =>
+        sync.GetProperty("rooms").TryGetProperty("join", out var join) && join.TryGetProperty(roomId, out var room)
+            && room.TryGetProperty("ephemeral", out var ephemeral)
+            ? [.. ephemeral.GetProperty("events").EnumerateArray()]
+            : [];
+
+    [Fact]
     public async Task WorkerMistakes_ExitWithAClearError()
     {
         using var main = await StartMainAsync();

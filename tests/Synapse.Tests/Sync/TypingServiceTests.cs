@@ -106,7 +106,7 @@ public sealed class TypingServiceTests
     public async Task SetTyping_RealTimer_ExpiresWithoutAnyCall()
     {
         await using var host = await StartAsync(DatabaseEngine.Sqlite);
-        var typing = new TypingService(host.Streams, host.Get<Synapse.Storage.IEventStore>(), host.Presence, TimeProvider.System,
+        var typing = new TypingService(host.Streams, host.Get<StreamBus>(), host.Get<Synapse.Storage.IEventStore>(), host.Presence, TimeProvider.System,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<TypingService>.Instance);
         using var _ = typing;
         using var waiter = host.Notifier.Register([NotifierKey.Room(Room)]);
