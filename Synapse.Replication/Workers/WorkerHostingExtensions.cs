@@ -86,8 +86,12 @@ public static partial class WorkerHostingExtensions
         services.AddSingleton<ICacheInvalidationSink>(sp => new ReplicationCacheInvalidationSink(sp.GetRequiredService<ReplicationClient>()));
         services.RemoveAll<IPresenceActivity>();
         services.AddSingleton<IPresenceActivity>(sp => new RemotePresenceActivity(sp.GetRequiredService<ReplicationHttpClient>()));
-        services.RemoveAll<ISyncActivityListener>();
-        services.AddSingleton<ISyncActivityListener>(sp => new ReplicatedSyncActivity(sp.GetRequiredService<ReplicationClient>()));
+        if (options.PresenceEnabled)
+        {
+            // With presence off (use_presence: false) main tracks nobody: the worker does not report syncing users either.
+            services.RemoveAll<ISyncActivityListener>();
+            services.AddSingleton<ISyncActivityListener>(sp => new ReplicatedSyncActivity(sp.GetRequiredService<ReplicationClient>()));
+        }
 
         // Jobs of the process that owns the data: presence timeouts, and clean-ups main already runs.
         Type[] mainOnly = [typeof(PresenceTimerService), typeof(ToDeviceTransactionCleaner), typeof(CacheInvalidationCleaner)];
@@ -103,17 +107,19 @@ public static partial class WorkerHostingExtensions
 
     /// <summary>
     /// Answers every Matrix or Synapse path the worker type does not serve with 404 <c>M_UNRECOGNIZED</c> — a request routed
-    /// to the wrong worker is refused, never handled wrongly. Call before <c>UseSynapseHomeserver</c>.
+    /// to the wrong worker is refused, never handled wrongly; then adds the type's own request handling
+    /// (<see cref="WorkerType.ConfigureApplication"/>). Call before <c>UseSynapseHomeserver</c>.
     /// </summary>
     public static IApplicationBuilder UseSynapseWorkerRoutes(this IApplicationBuilder app, WorkerType type)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(type);
-        return app.Use(async (context, next) =>
+        var options = app.ApplicationServices.GetRequiredService<HomeserverOptions>();
+        app.Use(async (context, next) =>
         {
             string path = context.Request.Path.Value ?? "";
             if ((path.StartsWith("/_matrix/", StringComparison.Ordinal) || path.StartsWith("/_synapse/", StringComparison.Ordinal))
-                && !type.Serves(context.Request.Method, path))
+                && !type.Serves(context.Request.Method, path, options))
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 context.Response.ContentType = "application/json";
@@ -127,6 +133,8 @@ public static partial class WorkerHostingExtensions
 
             await next(context).ConfigureAwait(false);
         });
+        type.ConfigureApplication?.Invoke(app, options);
+        return app;
     }
 
     /// <summary>Why this worker stopped, when main refused it (the host turns it into an error and exit code 1).</summary>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Synapse.Configuration;
 
@@ -44,9 +45,16 @@ public sealed class WorkerRoute
     /// <summary>How the router spreads these requests over instances.</summary>
     public RouteAffinity Affinity { get; }
 
-    /// <summary>Whether this route serves <paramref name="method"/> <paramref name="path"/>.</summary>
-    public bool Matches(string method, string path) =>
-        (Methods is null || Methods.Contains(method) || method == "OPTIONS" || (method == "HEAD" && Methods.Contains("GET")))
+    /// <summary>
+    /// When the route applies, given the deployment's configuration; null for always. frontend_proxy serves presence only
+    /// when <c>use_presence</c> is off, for example.
+    /// </summary>
+    public Func<HomeserverOptions, bool>? When { get; init; }
+
+    /// <summary>Whether this route serves <paramref name="method"/> <paramref name="path"/> under <paramref name="options"/>.</summary>
+    public bool Matches(string method, string path, HomeserverOptions options) =>
+        (When is null || When(options))
+        && (Methods is null || Methods.Contains(method) || method == "OPTIONS" || (method == "HEAD" && Methods.Contains("GET")))
         && _pattern.IsMatch(path);
 }
 
@@ -82,9 +90,19 @@ public sealed class WorkerType
     /// <summary>Extra services for this type (background jobs, stream consumers); null for none.</summary>
     public Action<IServiceCollection, HomeserverOptions>? ConfigureServices { get; init; }
 
-    /// <summary>Whether this type serves <paramref name="method"/> <paramref name="path"/>.</summary>
-    public bool Serves(string method, string path) => Routes.Any(r => r.Matches(method, path));
+    /// <summary>
+    /// Extra request handling for this type, run after requests it does not serve were refused and before the homeserver's
+    /// endpoints: endpoints of its own, or a proxy to main (frontend_proxy); null for none.
+    /// </summary>
+    public Action<IApplicationBuilder, HomeserverOptions>? ConfigureApplication { get; init; }
 
-    /// <summary>The route that serves the request, or null.</summary>
-    public WorkerRoute? RouteFor(string method, string path) => Routes.FirstOrDefault(r => r.Matches(method, path));
+    /// <summary>Whether this type serves <paramref name="method"/> <paramref name="path"/> in a deployment configured by <paramref name="options"/>.</summary>
+    public bool Serves(string method, string path, HomeserverOptions options) => RouteFor(method, path, options) is not null;
+
+    /// <summary>The route that serves the request in a deployment configured by <paramref name="options"/>, or null.</summary>
+    public WorkerRoute? RouteFor(string method, string path, HomeserverOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Routes.FirstOrDefault(r => r.Matches(method, path, options));
+    }
 }

@@ -1,4 +1,7 @@
 using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Synapse.Configuration;
 
 namespace Synapse.Replication.Workers;
@@ -6,7 +9,6 @@ namespace Synapse.Replication.Workers;
 /// <summary>
 /// The worker types this process knows: the built-in ones (the routes of Synapse's worker documentation, under every
 /// client API version prefix) and any an application registers. The homeserver host, synctl and the router all read it.
-/// frontend_proxy (key uploads proxied to main) and user_dir (the user directory) are not built in yet.
 /// </summary>
 public sealed class WorkerTypes
 {
@@ -102,6 +104,36 @@ public sealed class WorkerTypes
             App = "synapse.app.event_creator",
             Description = "creates and authorizes events (send, state, membership, join, profile) and hands them to main",
             Routes = creator,
+        };
+        var keysUpload = R($"{Client}{V}/keys/upload(/[^/]+)?$");
+        yield return new WorkerType
+        {
+            App = "synapse.app.frontend_proxy",
+            Description = "takes key uploads (passed on to main, worker_main_http_uri) and, with use_presence off, presence",
+            Routes =
+            [
+                keysUpload,
+                new WorkerRoute($"{Client}{V}/presence/[^/]+/status$") { When = o => !o.PresenceEnabled },
+            ],
+            CheckConfiguration = o => o.Worker?.MainHttpUri is null
+                ? "a frontend_proxy passes key uploads on to main: set worker_main_http_uri (main's client listener, such as http://127.0.0.1:8008)"
+                : null,
+            ConfigureApplication = (app, options) =>
+            {
+                var services = app.ApplicationServices;
+                var proxy = new MainProxy(services.GetRequiredService<WorkerHostingExtensions.WorkerHttp>().Client,
+                    options.Worker!.MainHttpUri!, services.GetRequiredService<ILogger<MainProxy>>());
+                app.Use(async (context, next) =>
+                {
+                    if (keysUpload.Matches(context.Request.Method, context.Request.Path.Value ?? "", options))
+                    {
+                        await proxy.ForwardAsync(context).ConfigureAwait(false);
+                        return;
+                    }
+
+                    await next(context).ConfigureAwait(false);
+                });
+            },
         };
         yield return new WorkerType
         {

@@ -160,6 +160,39 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         await EventuallySyncAsync(synchrotron, token, since, s => Typing(s, false));
     }
 
+    [Fact]
+    public async Task FrontendProxy_PassesKeyUploadsToMain_AndRefusesWhatItDoesNotServe()
+    {
+        using var main = await StartMainAsync();
+        int proxyPort = HostProcess.FreePort();
+        StartWorker("proxy1", "synapse.app.frontend_proxy", proxyPort, $"worker_main_http_uri: http://127.0.0.1:{_clientPort}");
+        using var proxy = await WaitUntilListeningAsync(proxyPort);
+        string token = await RegisterAsync(main, "uploader");
+
+        var (status, uploaded) = await SendAsync(proxy, HttpMethod.Post, "/_matrix/client/v3/keys/upload", token,
+            new { one_time_keys = new Dictionary<string, string> { ["curve25519:AAAAAQ"] = "b25lIHRpbWUga2V5" } });
+        Assert.Equal(200, status);
+        Assert.Equal(1, uploaded.GetProperty("one_time_key_counts").GetProperty("curve25519").GetInt32());
+
+        // Main wrote it: main counts the key. Main's errors come back unchanged.
+        (status, var counted) = await SendAsync(main, HttpMethod.Post, "/_matrix/client/v3/keys/upload", token, new { });
+        Assert.Equal(200, status);
+        Assert.Equal(1, counted.GetProperty("one_time_key_counts").GetProperty("curve25519").GetInt32());
+        (status, var refused) = await SendAsync(proxy, HttpMethod.Post, "/_matrix/client/v3/keys/upload", "not-a-token", new { });
+        Assert.Equal((401, "M_UNKNOWN_TOKEN"), (status, refused.GetProperty("errcode").GetString()));
+        (status, refused) = await SendAsync(proxy, HttpMethod.Post, "/_matrix/client/v3/keys/query", token, new { device_keys = new { } });
+        Assert.Equal((404, "M_UNRECOGNIZED"), (status, refused.GetProperty("errcode").GetString()));
+    }
+
+    [Fact]
+    public async Task FrontendProxy_WithoutMainsUri_ExitsWithAClearError()
+    {
+        using var main = await StartMainAsync();
+        var (exitCode, output) = await RunWorkerAsync("proxy2", "synapse.app.frontend_proxy", HostProcess.FreePort());
+        Assert.Equal(1, exitCode);
+        Assert.Contains("worker_main_http_uri", output, StringComparison.Ordinal);
+    }
+
     private static List<JsonElement> Ephemeral(JsonElement sync, string roomId) =>
         sync.GetProperty("rooms").TryGetProperty("join", out var join) && join.TryGetProperty(roomId, out var room)
             && room.TryGetProperty("ephemeral", out var ephemeral)
