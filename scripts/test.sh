@@ -42,6 +42,13 @@ if ! /usr/bin/python3 -c 'import nio' >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q python3-matrix-nio
 fi
 
+# The router tests check the generated nginx configuration with nginx itself.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "== nginx missing: installing nginx-light with apt-get"
+  as_root apt-get update -q
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q nginx-light
+fi
+
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "The .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2
   exit 1

@@ -1,0 +1,3 @@
+using Synapse.Router;
+
+return await RouterCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
