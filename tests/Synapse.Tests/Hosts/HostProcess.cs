@@ -5,16 +5,20 @@ using System.Text;
 
 namespace Synapse.Tests.Hosts;
 
-/// <summary>The homeserver executable started as an operator starts it, with its output collected.</summary>
+/// <summary>The homeserver executable (or another host: the router) started as an operator starts it, with its output collected.</summary>
 internal static class HostProcess
 {
-    private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "Synapse.Homeserver.dll");
+    /// <summary>The homeserver's assembly name.</summary>
+    public const string Homeserver = "Synapse.Homeserver";
 
-    /// <summary>A <c>dotnet Synapse.Homeserver.dll ARGS</c> start in <paramref name="directory"/>, output redirected.</summary>
-    public static ProcessStartInfo Info(string directory, IEnumerable<string> args)
+    /// <summary>The router's assembly name.</summary>
+    public const string Router = "Synapse.Router";
+
+    /// <summary>A <c>dotnet HOST.dll ARGS</c> start in <paramref name="directory"/>, output redirected.</summary>
+    public static ProcessStartInfo Info(string directory, IEnumerable<string> args, string host = Homeserver)
     {
         var info = new ProcessStartInfo("dotnet") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Dll);
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, host + ".dll"));
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -24,9 +28,9 @@ internal static class HostProcess
     }
 
     /// <summary>Starts the executable; stdout and stderr are collected, interleaved, into the returned builder.</summary>
-    public static (Process Process, StringBuilder Output) Start(string directory, IEnumerable<string> args)
+    public static (Process Process, StringBuilder Output) Start(string directory, IEnumerable<string> args, string host = Homeserver)
     {
-        var process = Process.Start(Info(directory, args))!;
+        var process = Process.Start(Info(directory, args, host))!;
         var output = new StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
         process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };

@@ -1,0 +1,448 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Synapse.Configuration;
+using Synapse.Replication.Workers;
+using Synapse.Router;
+using Synapse.Tests.Infrastructure;
+
+namespace Synapse.Tests.Hosts;
+
+/// <summary>
+/// A worker deployment as an operator runs it — main, workers and the router as real processes on PostgreSQL and
+/// 127.0.0.1 — used by a client that only knows the router's address.
+/// </summary>
+public sealed class DeploymentTests : IAsyncLifetime
+{
+    private const string Secret = "deployment-secret";
+    private const string Server = "deploy.test";
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("synapse-deployment-").FullName;
+    private readonly Dictionary<string, (Process Process, StringBuilder Output)> _processes = [];
+    private readonly List<HttpClient> _clients = [];
+    private TestDatabase _database = null!;
+    private int _clientPort;
+    private int _replicationHttpPort;
+    private int _replicationPort;
+    private int _routerPort;
+
+    private string Shared => Path.Combine(_directory, "homeserver.yaml");
+
+    private string Workers => Path.Combine(_directory, "workers");
+
+    public async Task InitializeAsync()
+    {
+        _database = await TestDatabase.CreateAsync(DatabaseEngine.Postgres);
+        (_clientPort, _replicationHttpPort, _replicationPort, _routerPort) =
+            (HostProcess.FreePort(), HostProcess.FreePort(), HostProcess.FreePort(), HostProcess.FreePort());
+        Directory.CreateDirectory(Workers);
+        var db = _database.Options;
+        await File.WriteAllTextAsync(Shared, $$"""
+            server_name: {{Server}}
+            signing_key_path: '{{Path.Combine(_directory, "signing.key")}}'
+            enable_registration: true
+            enable_registration_without_verification: true
+            worker_replication_secret: {{Secret}}
+            rc_registration: {per_second: 1000, burst_count: 1000}
+            rc_message: {per_second: 1000, burst_count: 1000}
+            rc_login:
+              address: {per_second: 1000, burst_count: 1000}
+              account: {per_second: 1000, burst_count: 1000}
+              failed_attempts: {per_second: 1000, burst_count: 1000}
+            listeners:
+              - port: {{_clientPort}}
+                type: http
+                x_forwarded: true
+                bind_addresses: ['127.0.0.1']
+                resources: [{names: [client]}]
+              - port: {{_replicationHttpPort}}
+                type: http
+                bind_addresses: ['127.0.0.1']
+                resources: [{names: [replication]}]
+              - port: {{_replicationPort}}
+                type: replication
+                bind_addresses: ['127.0.0.1']
+            database:
+              name: psycopg2
+              args: {host: '{{db.Host}}', port: {{db.Port}}, user: '{{db.User}}', password: '{{db.Password}}', database: '{{db.DatabaseName}}'}
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var client in _clients)
+        {
+            client.Dispose();
+        }
+
+        foreach (var (process, _) in _processes.Values)
+        {
+            await StopAsync(process);
+        }
+
+        await _database.DisposeAsync();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task BehindTheRouter_RegisterLoginSendSyncTypingReceiptsMessagesAndKeys_WorkAsOnOneProcess()
+    {
+        await StartAsync(("sync1", "synapse.app.synchrotron"), ("sync2", "synapse.app.synchrotron"), ("reader1", "synapse.app.client_reader"),
+            ("creator1", "synapse.app.event_creator"), ("proxy1", "synapse.app.frontend_proxy"));
+        var router = Client(_routerPort);
+
+        // Registration and login go to the client_reader.
+        string alice = await RegisterAsync(router, "alice");
+        await RegisterAsync(router, "bob");
+        var (status, login) = await SendAsync(router, HttpMethod.Post, "/_matrix/client/v3/login", null,
+            new { type = "m.login.password", identifier = new { type = "m.id.user", user = "bob" }, password = "a password" });
+        Assert.Equal(200, status);
+        string bob = login.GetProperty("access_token").GetString()!;
+
+        // The room is made on the event_creator; bob joins there and at once syncs on his synchrotron: the room is there.
+        (status, var created) = await SendAsync(router, HttpMethod.Post, "/_matrix/client/v3/createRoom", alice, new { preset = "public_chat", name = "deployed" });
+        Assert.Equal(200, status);
+        string roomId = created.GetProperty("room_id").GetString()!;
+        string room = Uri.EscapeDataString(roomId);
+        string before = (await SyncAsync(router, bob, null, 0)).GetProperty("next_batch").GetString()!;
+        (status, _) = await SendAsync(router, HttpMethod.Post, $"/_matrix/client/v3/join/{room}", bob, new { });
+        Assert.Equal(200, status);
+        string since = await FollowAsync(router, bob, before, s => Joined(s, roomId) is not null, "bob's join in his sync");
+
+        // A message sent through the event_creator wakes bob's long poll.
+        var poll = FollowAsync(router, bob, since, s => Messages(s, roomId).Contains("hello deployment"), "the message in bob's long poll");
+        (status, var sent) = await SendAsync(router, HttpMethod.Put, $"/_matrix/client/v3/rooms/{room}/send/m.room.message/m1", alice,
+            new { msgtype = "m.text", body = "hello deployment" });
+        Assert.Equal(200, status);
+        since = await poll;
+        string eventId = sent.GetProperty("event_id").GetString()!;
+
+        // Typing and receipts are written on main and followed by the synchrotrons.
+        (status, _) = await SendAsync(router, HttpMethod.Put, $"/_matrix/client/v3/rooms/{room}/typing/{Uri.EscapeDataString($"@alice:{Server}")}", alice,
+            new { typing = true, timeout = 60000 });
+        Assert.Equal(200, status);
+        (status, _) = await SendAsync(router, HttpMethod.Post, $"/_matrix/client/v3/rooms/{room}/receipt/m.read/{Uri.EscapeDataString(eventId)}", alice, new { });
+        Assert.Equal(200, status);
+        await FollowAsync(router, bob, since, s => Ephemeral(s, roomId, "m.typing").Any(e => e.GetRawText().Contains("@alice:", StringComparison.Ordinal)),
+            "alice typing in bob's sync");
+        await FollowAsync(router, bob, since, s => Ephemeral(s, roomId, "m.receipt").Any(e => e.GetRawText().Contains(eventId, StringComparison.Ordinal)),
+            "alice's receipt in bob's sync");
+
+        // History through the client_reader; key uploads through the frontend_proxy, stored by main.
+        (status, var messages) = await SendAsync(router, HttpMethod.Get, $"/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=10", bob);
+        Assert.Equal(200, status);
+        Assert.Contains(messages.GetProperty("chunk").EnumerateArray(), e => e.GetProperty("event_id").GetString() == eventId);
+        (status, var keys) = await SendAsync(router, HttpMethod.Post, "/_matrix/client/v3/keys/upload", bob,
+            new { one_time_keys = new Dictionary<string, string> { ["curve25519:AAAAAQ"] = "b25lIHRpbWUga2V5" } });
+        Assert.Equal(200, status);
+        Assert.Equal(1, keys.GetProperty("one_time_key_counts").GetProperty("curve25519").GetInt32());
+
+        // What no worker serves goes to main.
+        (status, var whoami) = await SendAsync(router, HttpMethod.Get, "/_matrix/client/v3/account/whoami", bob);
+        Assert.Equal((200, $"@bob:{Server}"), (status, whoami.GetProperty("user_id").GetString()));
+    }
+
+    [Fact]
+    public async Task KilledSynchrotron_ItsUserFollowsOnTheOther_ThenBack_MissingNothing()
+    {
+        await StartAsync(("sync1", "synapse.app.synchrotron"), ("sync2", "synapse.app.synchrotron"), ("creator1", "synapse.app.event_creator"));
+        var router = Client(_routerPort);
+        string alice = await RegisterAsync(router, "alice");
+        string bob = await RegisterAsync(router, "bob");
+        string roomId = await SharedRoomAsync(router, alice, bob);
+
+        // The synchrotron bob's syncs go to, as the router orders them.
+        var table = new WorkerRouteTable(WorkerDeployment.Load(Shared, WorkerDeployment.WorkerFilesIn(Workers), WorkerTypes.Default));
+        var choice = table.Find("GET", "/_matrix/client/v3/sync");
+        string bobs = table.Order(choice, "/_matrix/client/v3/sync", $"@bob:{Server}")[0].Name;
+
+        var received = new List<string>();
+        string since = (await SyncAsync(router, bob, null, 0)).GetProperty("next_batch").GetString()!;
+        var poll = SyncAsync(router, bob, since, 30_000);
+        await Task.Delay(500);
+        await StopAsync(_processes[bobs].Process);
+
+        // His long poll moves to the other synchrotron; sends go on meanwhile, and again once his is back.
+        await SendMessagesAsync(router, alice, roomId, 0, 10);
+        var woken = await poll;
+        since = Collect(woken, roomId, received);
+        since = await CollectUntilAsync(router, bob, since, roomId, received, 10);
+        StartWorker(bobs, "synapse.app.synchrotron");
+        await WaitUntilListeningAsync(WorkerPort(bobs));
+        await Task.Delay(RouterApp.DownFor + TimeSpan.FromSeconds(1));
+        await SendMessagesAsync(router, alice, roomId, 10, 20);
+        await CollectUntilAsync(router, bob, since, roomId, received, 20);
+
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"message {i}"), received);
+    }
+
+    [Fact]
+    public async Task MainRestart_WorkersReconnectAndCatchUp_NoEventLostOrDuplicated()
+    {
+        await StartAsync(("sync1", "synapse.app.synchrotron"), ("creator1", "synapse.app.event_creator"));
+        var router = Client(_routerPort);
+        string alice = await RegisterAsync(router, "alice");
+        string bob = await RegisterAsync(router, "bob");
+        string roomId = await SharedRoomAsync(router, alice, bob);
+        var received = new List<string>();
+        string since = (await SyncAsync(router, bob, null, 0)).GetProperty("next_batch").GetString()!;
+        await SendMessagesAsync(router, alice, roomId, 0, 5);
+        since = await CollectUntilAsync(router, bob, since, roomId, received, 5);
+
+        // Main dies without warning and comes back; a send retried with its transaction ID lands once.
+        _processes["main"].Process.Kill(entireProcessTree: true);
+        await _processes["main"].Process.WaitForExitAsync();
+        _processes.Remove("main");
+        Start("main", HostProcess.Homeserver, "-c", Shared);
+        await SendMessagesAsync(router, alice, roomId, 5, 15);
+        await CollectUntilAsync(router, bob, since, roomId, received, 15);
+
+        Assert.Equal(Enumerable.Range(0, 15).Select(i => $"message {i}"), received);
+    }
+
+    private async Task StartAsync(params (string Name, string App)[] workers)
+    {
+        Start("main", HostProcess.Homeserver, "-c", Shared);
+        await WaitUntilListeningAsync(_clientPort);
+        foreach (var (name, app) in workers)
+        {
+            StartWorker(name, app);
+        }
+
+        foreach (var (name, _) in workers)
+        {
+            await WaitUntilListeningAsync(WorkerPort(name));
+        }
+
+        Start("router", HostProcess.Router, "-c", Shared, "-a", Workers, "--listen", $"http://127.0.0.1:{_routerPort}");
+        await WaitUntilListeningAsync(_routerPort);
+    }
+
+    private readonly Dictionary<string, int> _workerPorts = [];
+
+    private int WorkerPort(string name) => _workerPorts[name];
+
+    private void StartWorker(string name, string app)
+    {
+        if (!_workerPorts.TryGetValue(name, out int port))
+        {
+            _workerPorts[name] = port = HostProcess.FreePort();
+            File.WriteAllText(Path.Combine(Workers, name + ".yaml"), $$"""
+                worker_app: {{app}}
+                worker_name: {{name}}
+                worker_replication_host: 127.0.0.1
+                worker_replication_port: {{_replicationPort}}
+                worker_replication_http_port: {{_replicationHttpPort}}
+                worker_main_http_uri: http://127.0.0.1:{{_clientPort}}
+                worker_listeners:
+                  - port: {{port}}
+                    type: http
+                    bind_addresses: ['127.0.0.1']
+                    resources: [{names: [client]}]
+                """);
+        }
+
+        _processes.Remove(name);
+        Start(name, HostProcess.Homeserver, "-c", Shared, "-c", Path.Combine(Workers, name + ".yaml"));
+    }
+
+    private void Start(string name, string host, params string[] args) => _processes[name] = HostProcess.Start(_directory, args, host);
+
+    private static async Task StopAsync(Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    private HttpClient Client(int port)
+    {
+        var client = new HttpClient
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"),
+            Timeout = TimeSpan.FromSeconds(90),
+        };
+        _clients.Add(client);
+        return client;
+    }
+
+    /// <summary>Waits until the port answers HTTP (any status: a worker may not serve the probe's path).</summary>
+    private async Task WaitUntilListeningAsync(int port)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}") };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_processes.FirstOrDefault(p => p.Value.Process.HasExited) is { Value.Process: not null } exited)
+            {
+                Assert.Fail($"{exited.Key} exited with {exited.Value.Process.ExitCode}: {exited.Value.Output}");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync("/_matrix/client/versions");
+                if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Fail($"Nothing answered on port {port}: " + string.Join("\n---\n", _processes.Select(p => p.Key + ": " + p.Value.Output)));
+    }
+
+    private static async Task<string> RegisterAsync(HttpClient router, string user)
+    {
+        var (status, body) = await SendAsync(router, HttpMethod.Post, "/_matrix/client/v3/register", null,
+            new { username = user, password = "a password", auth = new { type = "m.login.dummy" } });
+        Assert.True(status == 200, body.ToString());
+        return body.GetProperty("access_token").GetString()!;
+    }
+
+    private static async Task<string> SharedRoomAsync(HttpClient router, string alice, string bob)
+    {
+        var (status, created) = await SendAsync(router, HttpMethod.Post, "/_matrix/client/v3/createRoom", alice, new { preset = "public_chat" });
+        Assert.Equal(200, status);
+        string roomId = created.GetProperty("room_id").GetString()!;
+        (status, _) = await SendAsync(router, HttpMethod.Post, $"/_matrix/client/v3/join/{Uri.EscapeDataString(roomId)}", bob, new { });
+        Assert.Equal(200, status);
+        return roomId;
+    }
+
+    /// <summary>Sends <c>message i</c> for i in [from, to), each retried with its transaction ID until main answers.</summary>
+    private static async Task SendMessagesAsync(HttpClient router, string token, string roomId, int from, int to)
+    {
+        for (int i = from; i < to; i++)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                try
+                {
+                    var (status, body) = await SendAsync(router, HttpMethod.Put,
+                        $"/_matrix/client/v3/rooms/{Uri.EscapeDataString(roomId)}/send/m.room.message/txn{i}", token,
+                        new { msgtype = "m.text", body = $"message {i}" });
+                    if (status == 200)
+                    {
+                        break;
+                    }
+
+                    Assert.True(status >= 500 && DateTime.UtcNow < deadline, $"send {i}: {status} {body}");
+                }
+                catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+                {
+                }
+
+                await Task.Delay(250);
+            }
+        }
+    }
+
+    /// <summary>Follows bob's sync tokens, collecting the room's messages, until <paramref name="count"/> arrived.</summary>
+    private static async Task<string> CollectUntilAsync(HttpClient router, string token, string since, string roomId, List<string> received, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (received.Count < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"only {received.Count} of {count} messages arrived: {string.Join(", ", received)}");
+            JsonElement sync;
+            try
+            {
+                sync = await SyncAsync(router, token, since, 5000);
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(250);
+                continue;
+            }
+
+            since = Collect(sync, roomId, received);
+        }
+
+        return since;
+    }
+
+    private static string Collect(JsonElement sync, string roomId, List<string> received)
+    {
+        received.AddRange(Messages(sync, roomId));
+        return sync.GetProperty("next_batch").GetString()!;
+    }
+
+    private static async Task<string> FollowAsync(HttpClient router, string token, string since, Func<JsonElement, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var sync = await SyncAsync(router, token, since, 10_000);
+            since = sync.GetProperty("next_batch").GetString()!;
+            if (done(sync))
+            {
+                return since;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, what + " never came");
+        }
+    }
+
+    private static async Task<JsonElement> SyncAsync(HttpClient router, string token, string? since, int timeout)
+    {
+        var (status, body) = await SendAsync(router, HttpMethod.Get,
+            $"/_matrix/client/v3/sync?timeout={timeout.ToString(CultureInfo.InvariantCulture)}" + (since is null ? "" : "&since=" + Uri.EscapeDataString(since)), token);
+        if (status >= 500)
+        {
+            throw new HttpRequestException($"sync answered {status}: {body}");
+        }
+
+        Assert.True(status == 200, body.ToString());
+        return body;
+    }
+
+    private static JsonElement? Joined(JsonElement sync, string roomId) =>
+        sync.GetProperty("rooms").TryGetProperty("join", out var join) && join.TryGetProperty(roomId, out var room) ? room : null;
+
+    private static List<string> Messages(JsonElement sync, string roomId) =>
+        Joined(sync, roomId) is { } room && room.TryGetProperty("timeline", out var timeline)
+            ? [.. timeline.GetProperty("events").EnumerateArray()
+                .Where(e => e.GetProperty("type").GetString() == "m.room.message")
+                .Select(e => e.GetProperty("content").GetProperty("body").GetString()!)]
+            : [];
+
+    private static List<JsonElement> Ephemeral(JsonElement sync, string roomId, string type) =>
+        Joined(sync, roomId) is { } room && room.TryGetProperty("ephemeral", out var ephemeral)
+            ? [.. ephemeral.GetProperty("events").EnumerateArray().Where(e => e.GetProperty("type").GetString() == type)]
+            : [];
+
+    private static async Task<(int Status, JsonElement Body)> SendAsync(HttpClient http, HttpMethod method, string path, string? token, object? body = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new("Bearer", token);
+        }
+
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        using var response = await http.SendAsync(request);
+        string text = await response.Content.ReadAsStringAsync();
+        return ((int)response.StatusCode, text.Length == 0 || text[0] != '{' ? default : JsonDocument.Parse(text).RootElement.Clone());
+    }
+}
