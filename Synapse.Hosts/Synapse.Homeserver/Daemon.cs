@@ -36,6 +36,12 @@ internal static class Daemon
     /// <summary>Starts the detached copy with the same arguments and waits for it; returns this process's exit code.</summary>
     public static async Task<int> StartAsync(string[] args, string pidFile, TextWriter stdout, TextWriter stderr)
     {
+        if (OperatingSystem.IsWindows())
+        {
+            await stderr.WriteLineAsync("Error: daemonize is for Unix; on Windows run the homeserver as a service").ConfigureAwait(false);
+            return 1;
+        }
+
         string log = PidFiles.LogPathFor(pidFile);
         if (PidFiles.ReadLivePid(pidFile) is { } running)
         {
