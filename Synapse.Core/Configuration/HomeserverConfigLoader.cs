@@ -53,6 +53,7 @@ public static class HomeserverConfigLoader
         "log_config",
         "media_store_path",
         "pid_file",
+        "daemonize",
         "report_stats",
         "trusted_key_servers",
         "suppress_key_server_warning",
@@ -153,6 +154,16 @@ public static class HomeserverConfigLoader
             throw root.Error("tls_certificate_path", "a listener with 'tls: true' needs tls_certificate_path and tls_private_key_path");
         }
 
+        // A daemon is found again (synctl, the operator) only through its pid file; Synapse's daemonize needs one too.
+        string? pidFile = worker is null ? root.GetPath("pid_file") : worker.PidFile;
+        bool daemonize = worker is null ? root.GetBool("daemonize", false) : worker.Daemonize;
+        if (daemonize && pidFile is null)
+        {
+            throw worker is null
+                ? root.Error("daemonize", "daemonize needs pid_file (the daemon is found again through it)")
+                : root.Error("worker_daemonize", "worker_daemonize needs worker_pid_file (the daemon is found again through it)");
+        }
+
         return new HomeserverOptions
         {
             ServerName = serverName,
@@ -179,7 +190,8 @@ public static class HomeserverConfigLoader
             MediaStorePath = root.GetPath("media_store_path"),
             DefaultRoomVersion = ReadDefaultRoomVersion(root),
             OldSigningKeys = ReadOldSigningKeys(root),
-            PidFile = worker is null ? root.GetPath("pid_file") : worker.PidFile,
+            PidFile = pidFile,
+            Daemonize = daemonize,
             PresenceEnabled = ReadPresenceEnabled(root),
             UpdateUserDirectory = root.GetBool("update_user_directory", true),
             Worker = worker,

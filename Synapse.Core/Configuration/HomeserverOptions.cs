@@ -85,6 +85,12 @@ public sealed class HomeserverOptions
     public string? PidFile { get; init; }
 
     /// <summary>
+    /// <c>daemonize</c> (a worker's <c>worker_daemonize</c>): start in the background, detached from the terminal, with
+    /// output appended to the log file beside <see cref="PidFile"/> (which it requires).
+    /// </summary>
+    public bool Daemonize { get; init; }
+
+    /// <summary>
     /// <c>update_user_directory</c> (default true): whether this deployment's main process keeps the user directory up to
     /// date. Set it to false on main when a <c>synapse.app.user_dir</c> worker does it instead.
     /// </summary>

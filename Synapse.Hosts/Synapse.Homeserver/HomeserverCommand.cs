@@ -76,6 +76,19 @@ internal static class HomeserverCommand
             return 1;
         }
 
+        if ((options.Daemonize || parsed.Daemonize) && !Daemon.IsChild)
+        {
+            if (options.PidFile is null)
+            {
+                await stderr.WriteLineAsync(
+                    "Configuration error: --daemonize needs a pid file (pid_file; a worker's worker_pid_file): the daemon is found again through it")
+                    .ConfigureAwait(false);
+                return 1;
+            }
+
+            return await Daemon.StartAsync(args, options.PidFile, stdout, stderr).ConfigureAwait(false);
+        }
+
         return await ServeAsync(options, unknownKeys, stderr).ConfigureAwait(false);
     }
 
@@ -194,21 +207,22 @@ internal static class HomeserverCommand
 
 /// <summary>The parsed command line.</summary>
 internal sealed record CommandLine(IReadOnlyList<string> ConfigPaths, bool GenerateConfig, string? ServerName,
-    string? DataDirectory, bool ReportStats, bool Help)
+    string? DataDirectory, bool ReportStats, bool Help, bool Daemonize = false)
 {
     public const string Usage = """
         Usage:
-          Synapse.Homeserver [-c FILE]...                 serve (no -c: ./data/homeserver.yaml, generated on first run)
+          Synapse.Homeserver [-c FILE]... [-D]            serve (no -c: ./data/homeserver.yaml, generated on first run)
           Synapse.Homeserver --generate-config --server-name NAME --config-path FILE
                              [--data-directory DIR] [--report-stats yes|no]
           Synapse.Homeserver register-user [-c FILE]... -u USER [-p PASSWORD] [--admin] [--url URL]
         Several -c files merge in order: a top-level key in a later file replaces the earlier value.
+        -D, --daemonize: run in the background (as daemonize: true); needs pid_file, logs beside it (homeserver.pid -> homeserver.log).
         """;
 
     public static CommandLine Parse(string[] args)
     {
         var paths = new List<string>();
-        bool generate = false, reportStats = false, help = false;
+        bool generate = false, reportStats = false, help = false, daemonize = false;
         string? serverName = null, dataDirectory = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -240,6 +254,9 @@ internal sealed record CommandLine(IReadOnlyList<string> ConfigPaths, bool Gener
                 case "-h" or "--help":
                     help = true;
                     break;
+                case "-D" or "--daemonize":
+                    daemonize = true;
+                    break;
                 default:
                     if (arg.StartsWith("--config-path=", StringComparison.Ordinal))
                     {
@@ -251,6 +268,6 @@ internal sealed record CommandLine(IReadOnlyList<string> ConfigPaths, bool Gener
             }
         }
 
-        return new CommandLine(paths, generate, serverName, dataDirectory, reportStats, help);
+        return new CommandLine(paths, generate, serverName, dataDirectory, reportStats, help, daemonize);
     }
 }
