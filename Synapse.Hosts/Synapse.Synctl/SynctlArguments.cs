@@ -25,6 +25,7 @@ internal sealed record SynctlArguments(SynctlAction Action, string ConfigFile, s
     public const string Usage = """
         Usage:
           synctl start|stop|restart [CONFIGFILE] [-a DIR | -w FILE] [--homeserver PATH]
+          synctl nginx [CONFIGFILE] [-a DIR] [-w FILE]... [--listen ADDRESS]   (prints an nginx configuration)
         CONFIGFILE          the shared configuration (default: ./homeserver.yaml)
         -a, --all-processes DIR
                             main, then every worker configuration in DIR (*.yaml, *.yml, by name)

@@ -20,9 +20,11 @@ internal static partial class SynctlCommand
 
     private const int SigTerm = 15;
 
-    // Subcommands with arguments of their own dispatch here on the first word, before the process commands' parser;
-    // `synctl nginx` (a generated nginx configuration) is to be one.
-    private static readonly Dictionary<string, Func<string[], TextWriter, TextWriter, Task<int>>> Subcommands = new(StringComparer.Ordinal);
+    // Subcommands with arguments of their own dispatch here on the first word, before the process commands' parser.
+    private static readonly Dictionary<string, Func<string[], TextWriter, TextWriter, Task<int>>> Subcommands = new(StringComparer.Ordinal)
+    {
+        ["nginx"] = NginxCommand.RunAsync,
+    };
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {

@@ -166,6 +166,23 @@ public sealed class RouterTableTests : IDisposable
         Assert.True(nginx.ExitCode == 0, output);
     }
 
+    [Fact]
+    public async Task SynctlNginx_PrintsTheConfigurationOfTheFolder_AndRefusesBadArguments()
+    {
+        var deployment = Deploy(("sync1", "synapse.app.synchrotron", 8101), ("creator1", "synapse.app.event_creator", 8301));
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        Assert.Equal(0, await Synapse.Synctl.SynctlCommand.RunAsync(["nginx", Shared, "-a", Workers, "--listen", "8443"], stdout, stderr));
+        Assert.Equal(NginxConfig.Generate(deployment, "8443"), stdout.ToString());
+
+        using var usage = new StringWriter();
+        Assert.Equal(2, await Synapse.Synctl.SynctlCommand.RunAsync(["nginx", "--frobnicate"], stdout, usage));
+        Assert.Contains("synctl nginx", usage.ToString(), StringComparison.Ordinal);
+        using var missing = new StringWriter();
+        Assert.Equal(1, await Synapse.Synctl.SynctlCommand.RunAsync(["nginx", Path.Combine(_directory, "nope.yaml")], stdout, missing));
+        Assert.Contains("nope.yaml", missing.ToString(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--listen")]
     [InlineData("--listen", "ftp://x")]
