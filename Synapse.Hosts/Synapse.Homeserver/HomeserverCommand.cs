@@ -123,8 +123,9 @@ internal static class HomeserverCommand
             {
                 await app.StartAsync().ConfigureAwait(false);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or SocketException)
             {
+                // Kestrel wraps a taken port in an IOException; the TCP replication listener's comes as it is.
                 await stderr.WriteLineAsync($"Error: cannot open a listener: {e.Message}").ConfigureAwait(false);
                 return 1;
             }

@@ -200,6 +200,17 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             : [];
 
     [Fact]
+    public async Task Main_ReplicationPortTaken_ExitsWithAClearError()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, _replicationPort);
+        taken.Start();
+        var (exitCode, output) = await RunAsync("-c", Shared);
+        Assert.Equal(1, exitCode);
+        Assert.Contains("Error: cannot open a listener", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WorkerMistakes_ExitWithAClearError()
     {
         using var main = await StartMainAsync();
