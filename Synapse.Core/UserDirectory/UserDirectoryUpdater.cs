@@ -89,11 +89,7 @@ internal sealed partial class UserDirectoryUpdater : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!_options.UserDirectory.Enabled)
-        {
-            return;
-        }
-
+        // Kept up to date even with user_directory.enabled false (as Synapse does), so enabling it needs no catch-up.
         _bus.Subscribe(OnStreamUpdate);
         try
         {

@@ -1,13 +1,11 @@
-using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Synapse.UserDirectory;
 
 /// <summary>
-/// The words of the user directory: runs of word characters (letters, digits, marks, '_'), lower-cased and stripped of
-/// accents, so that "José" is found by "jose" and "@alice:example.org" by "alice" or "example". Entries and search terms
-/// are split the same way; a term's word matches an entry's word it is a prefix of.
+/// The words of the user directory: runs of word characters (letters, digits, marks, '_'), lower-cased, so that "José" is
+/// found by "JOSÉ" or "jo" and "@alice:example.org" by "alice" or "example". Entries and search terms are split the same
+/// way; a term's word matches an entry's word it is a prefix of.
 /// </summary>
 internal static partial class UserDirectoryWords
 {
@@ -42,21 +40,11 @@ internal static partial class UserDirectoryWords
     /// <summary>The words an entry is found by: those of its user ID (localpart and server name) and its display name.</summary>
     public static IReadOnlyList<string> OfEntry(string userId, string? displayName) => Of(userId, displayName);
 
-    /// <summary>Decomposes, drops combining marks (accents) and lower-cases.</summary>
-    private static string Fold(string text)
-    {
-        string decomposed = text.Normalize(NormalizationForm.FormKD);
-        var folded = new StringBuilder(decomposed.Length);
-        foreach (char c in decomposed)
-        {
-            if (CharUnicodeInfo.GetUnicodeCategory(c) != UnicodeCategory.NonSpacingMark)
-            {
-                folded.Append(char.ToLowerInvariant(c));
-            }
-        }
-
-        return folded.ToString();
-    }
+    /// <summary>
+    /// Lower-cases. Accents are kept: the server runs in globalization-invariant mode, where strings cannot be decomposed,
+    /// and a partial table of our own would fold some scripts and not others.
+    /// </summary>
+    private static string Fold(string text) => text.ToLowerInvariant();
 
     [GeneratedRegex(@"\w+", RegexOptions.CultureInvariant)]
     private static partial Regex WordPattern();

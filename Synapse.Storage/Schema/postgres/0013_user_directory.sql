@@ -7,7 +7,7 @@ CREATE TABLE user_directory (
     avatar_url   TEXT
 );
 
--- The lower-cased, accent-stripped words of each entry's user ID and display name; a search term's words must each be a
+-- The lower-cased words of each entry's user ID and display name; a search term's words must each be a
 -- prefix of one of them.
 CREATE TABLE user_directory_search (
     word    TEXT COLLATE "C" NOT NULL,
