@@ -30,6 +30,26 @@ internal sealed class UserDirectoryStore : IUserDirectoryStore
             return await upsert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, cancellationToken);
 
+    public Task<IReadOnlyList<DirectoryStateDelta>> GetStateDeltasAsync(long after, long upTo, int limit,
+        CancellationToken cancellationToken) =>
+        _db.ReadAsync<IReadOnlyList<DirectoryStateDelta>>(async (c, ct) =>
+        {
+            await using var query = c.Command("""
+                SELECT stream_ordering, room_id, type, state_key FROM events
+                WHERE stream_ordering > @after AND stream_ordering <= @upTo AND state_key IS NOT NULL
+                  AND type IN ('m.room.member', 'm.room.join_rules', 'm.room.history_visibility')
+                ORDER BY stream_ordering LIMIT @limit
+                """).With("@after", after).With("@upTo", upTo).With("@limit", limit);
+            await using var reader = await query.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var deltas = new List<DirectoryStateDelta>();
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                deltas.Add(new DirectoryStateDelta(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+            }
+
+            return deltas;
+        }, cancellationToken);
+
     public Task ClearAsync(CancellationToken cancellationToken) =>
         _db.WriteAsync(async (c, t, ct) =>
         {

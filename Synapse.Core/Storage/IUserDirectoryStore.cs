@@ -13,6 +13,13 @@ public interface IUserDirectoryStore
     /// <summary>Records the events stream position applied so far.</summary>
     Task SetStreamPositionAsync(long position, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The events stream read for the directory: the <c>m.room.member</c>, <c>m.room.join_rules</c> and
+    /// <c>m.room.history_visibility</c> state events with stream ordering in (<paramref name="after"/>,
+    /// <paramref name="upTo"/>], oldest first, at most <paramref name="limit"/> (other events are skipped without being read).
+    /// </summary>
+    Task<IReadOnlyList<DirectoryStateDelta>> GetStateDeltasAsync(long after, long upTo, int limit, CancellationToken cancellationToken);
+
     /// <summary>Empties every directory table, the stream position included (before a full rebuild).</summary>
     Task ClearAsync(CancellationToken cancellationToken);
 
@@ -60,6 +67,13 @@ public interface IUserDirectoryStore
     /// </summary>
     Task<IReadOnlyList<DirectoryEntry>> SearchAsync(DirectorySearch search, CancellationToken cancellationToken);
 }
+
+/// <summary>A state event that may change the directory.</summary>
+/// <param name="StreamOrdering">Its position in the events stream.</param>
+/// <param name="RoomId">Its room.</param>
+/// <param name="Type">Its type.</param>
+/// <param name="StateKey">Its state key (the member, for a membership).</param>
+public sealed record DirectoryStateDelta(long StreamOrdering, string RoomId, string Type, string StateKey);
 
 /// <summary>A room as the directory sees it.</summary>
 /// <param name="JoinRulesEventId">The current <c>m.room.join_rules</c> event, if any.</param>

@@ -15,8 +15,8 @@ namespace Synapse.UserDirectory;
 /// <remarks>
 /// <para>
 /// It follows the events stream from the database, between the position it stored last and the stream's persisted-up-to
-/// position, so it resumes where it stopped after a restart and works the same on a worker that only reads. It never
-/// allocates a stream position. For each room touched by a batch it reads the room's <em>current</em> state (joined
+/// position, reading only the membership, join rules and history visibility events of the range, so it resumes where it
+/// stopped after a restart and works the same on a worker that only reads. It never allocates a stream position. For each room touched by a batch it reads the room's <em>current</em> state (joined
 /// members, join rules, history visibility) and brings that room's rows in line, so applying a batch twice (a crash
 /// before its position was stored) changes nothing.
 /// </para>
@@ -29,8 +29,10 @@ namespace Synapse.UserDirectory;
 /// </remarks>
 internal sealed partial class UserDirectoryUpdater : BackgroundService
 {
-    /// <summary>Events read per batch.</summary>
+    /// <summary>State events read per batch.</summary>
     internal const int BatchSize = 500;
+
+    private const string MemberType = "m.room.member";
 
     /// <summary>Entries written per transaction when many change at once (a first fill).</summary>
     private const int WriteChunk = 500;
@@ -74,7 +76,7 @@ internal sealed partial class UserDirectoryUpdater : BackgroundService
         long upTo = _streams[StreamNames.Events].Current;
         while (after < upTo)
         {
-            var batch = await _events.GetEventsByStreamAsync(after, upTo, BatchSize, cancellationToken).ConfigureAwait(false);
+            var batch = await _store.GetStateDeltasAsync(after, upTo, BatchSize, cancellationToken).ConfigureAwait(false);
             await ApplyAsync(batch, cancellationToken).ConfigureAwait(false);
             long next = batch.Count < BatchSize ? upTo : batch[^1].StreamOrdering;
             await _store.SetStreamPositionAsync(next, cancellationToken).ConfigureAwait(false);
@@ -123,20 +125,29 @@ internal sealed partial class UserDirectoryUpdater : BackgroundService
         }
     }
 
-    /// <summary>Called on the bus: only wakes the loop, which reads what changed from the database.</summary>
+    /// <summary>
+    /// Called on the bus: only wakes the loop, which reads what changed from the database. Events other than the state
+    /// events it follows do not wake it (a busy room's messages would otherwise cost a read each); its position moves
+    /// past them at the next pass.
+    /// </summary>
     private void OnStreamUpdate(StreamUpdate update)
     {
         if (update.Stream == StreamNames.DeviceLists)
         {
             Interlocked.Exchange(ref _usersChanged, 1);
         }
-        else if (update.Stream != StreamNames.Events)
+        else if (update.Stream != StreamNames.Events || !update.Rows.Any(IsFollowedStateRow))
         {
             return;
         }
 
         _wake.Writer.TryWrite(true);
     }
+
+    private static bool IsFollowedStateRow(StreamRow row) =>
+        row.Data.ContainsKey("state_key")
+        && row.Data["type"] is System.Text.Json.Nodes.JsonValue type && type.TryGetValue(out string? name)
+        && name is MemberType or "m.room.join_rules" or "m.room.history_visibility";
 
     /// <summary>Fills the directory from scratch: every room's current state and every local user.</summary>
     private async Task RebuildAsync(CancellationToken cancellationToken)
@@ -161,36 +172,27 @@ internal sealed partial class UserDirectoryUpdater : BackgroundService
         Log.Rebuilt(_logger, rooms.Count, upTo);
     }
 
-    /// <summary>Brings the rooms and users a batch of events touched in line with current state.</summary>
-    private async Task ApplyAsync(IReadOnlyList<StreamedEvent> batch, CancellationToken cancellationToken)
+    /// <summary>Brings the rooms and users a batch of state events touched in line with current state.</summary>
+    private async Task ApplyAsync(IReadOnlyList<DirectoryStateDelta> batch, CancellationToken cancellationToken)
     {
         var rooms = new Dictionary<string, (bool VisibilityChanged, HashSet<string> Members)>(StringComparer.Ordinal);
-        foreach (var streamed in batch)
+        foreach (var delta in batch)
         {
-            var pdu = streamed.Pdu;
-            if (pdu.StateKey is not { } stateKey)
-            {
-                continue;
-            }
-
-            bool member = pdu.Type == "m.room.member";
-            bool visibility = stateKey.Length == 0 && (pdu.Type is "m.room.join_rules" or "m.room.history_visibility");
-            if (!member && !visibility)
-            {
-                continue;
-            }
-
-            if (!rooms.TryGetValue(pdu.RoomId, out var changes))
+            if (!rooms.TryGetValue(delta.RoomId, out var changes))
             {
                 changes = (false, new HashSet<string>(StringComparer.Ordinal));
             }
 
-            if (member)
+            if (delta.Type == MemberType)
             {
-                changes.Members.Add(stateKey);
+                changes.Members.Add(delta.StateKey);
+            }
+            else if (delta.StateKey.Length == 0)
+            {
+                changes.VisibilityChanged = true;
             }
 
-            rooms[pdu.RoomId] = (changes.VisibilityChanged || visibility, changes.Members);
+            rooms[delta.RoomId] = changes;
         }
 
         var touched = new HashSet<string>(StringComparer.Ordinal);

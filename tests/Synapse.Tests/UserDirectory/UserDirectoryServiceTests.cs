@@ -74,6 +74,9 @@ public sealed class UserDirectoryServiceTests
 
         public Task SetStreamPositionAsync(long position, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public Task<IReadOnlyList<DirectoryStateDelta>> GetStateDeltasAsync(long after, long upTo, int limit,
+            CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public Task ClearAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public Task<IReadOnlyList<string>> GetRoomIdsAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
