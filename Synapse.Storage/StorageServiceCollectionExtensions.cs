@@ -19,6 +19,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IUserInteractiveAuthStore, UserInteractiveAuthStore>();
         services.AddSingleton<IEventStore, EventStore>();
         services.AddSingleton<IRoomDirectoryStore, RoomDirectoryStore>();
+        services.AddSingleton<IUserDirectoryStore, UserDirectoryStore>();
         services.AddSingleton<IFilterStore, FilterStore>();
         services.AddSingleton<IAccountDataStore, AccountDataStore>();
         services.AddSingleton<IReceiptStore, ReceiptStore>();

@@ -73,6 +73,7 @@ public static class HomeserverConfigLoader
         "worker_daemonize",
         "worker_log_config",
         "update_user_directory",
+        "user_directory",
         "worker_replication_secret",
         "worker_replication_secret_path",
         "tls_certificate_path",
@@ -194,6 +195,7 @@ public static class HomeserverConfigLoader
             Daemonize = daemonize,
             PresenceEnabled = ReadPresenceEnabled(root),
             UpdateUserDirectory = root.GetBool("update_user_directory", true),
+            UserDirectory = ReadUserDirectory(root),
             Worker = worker,
             SourceFiles = files,
         };
@@ -651,6 +653,20 @@ public static class HomeserverConfigLoader
     /// <c>presence.enabled</c>, else the older top-level <c>use_presence</c>; both default to true, as in Synapse.
     /// Synapse's <c>enabled: untracked</c> (presence set only by modules) reads as enabled: there are no modules here.
     /// </summary>
+    private static UserDirectoryOptions ReadUserDirectory(ConfigSection root)
+    {
+        // Synapse's other keys of the section (prefer_local_users, exclude_remote_users, show_locked_users) are accepted
+        // without effect: this server has no remote users or locked accounts yet.
+        var section = root.GetSection("user_directory");
+        return section is null
+            ? new UserDirectoryOptions()
+            : new UserDirectoryOptions
+            {
+                Enabled = section.GetBool("enabled", true),
+                SearchAllUsers = section.GetBool("search_all_users", false),
+            };
+    }
+
     private static bool ReadPresenceEnabled(ConfigSection root)
     {
         if (root.GetSection("presence") is { } presence && presence.Has("enabled"))

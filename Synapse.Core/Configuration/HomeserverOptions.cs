@@ -96,6 +96,9 @@ public sealed class HomeserverOptions
     /// </summary>
     public bool UpdateUserDirectory { get; init; } = true;
 
+    /// <summary><c>user_directory</c>: who the user directory search finds (docs/user-directory.md).</summary>
+    public UserDirectoryOptions UserDirectory { get; init; } = new();
+
     /// <summary>The worker settings when this process is a worker (<c>worker_app</c> set and not the main app); else null.</summary>
     public WorkerOptions? Worker { get; init; }
 
@@ -207,6 +210,19 @@ public sealed class DatabaseOptions
 
     /// <summary><c>args.cp_max</c>: maximum pooled connections.</summary>
     public int MaxPoolSize { get; init; } = 10;
+}
+
+/// <summary>The <c>user_directory</c> section.</summary>
+public sealed class UserDirectoryOptions
+{
+    /// <summary><c>user_directory.enabled</c> (default true): when false, every search returns no results.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>
+    /// <c>user_directory.search_all_users</c> (default false): a search finds every user the server knows, not only those
+    /// who share a room with the searcher or are in a public room.
+    /// </summary>
+    public bool SearchAllUsers { get; init; }
 }
 
 /// <summary><c>password_config</c> plus the top-level <c>bcrypt_rounds</c>.</summary>

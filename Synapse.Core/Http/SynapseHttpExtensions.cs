@@ -94,6 +94,12 @@ public static class SynapseHttpExtensions
         services.AddSingleton<Streams.IStreamSource, Push.PushRulesStreamSource>();
         services.AddSingleton<E2e.CrossSigningService>();
         services.AddSingleton<E2e.IKeyQueryContributor, E2e.CrossSigningKeysQuery>();
+        services.AddSingleton<UserDirectory.UserDirectoryService>();
+        if (options.Worker is null && options.UpdateUserDirectory)
+        {
+            UserDirectory.UserDirectoryServiceCollectionExtensions.AddSynapseUserDirectoryUpdater(services);
+        }
+
         services.AddRouting();
         return services;
     }
@@ -171,6 +177,7 @@ public static class SynapseHttpExtensions
             KeyBackupEndpoints.Map(client);
             PushRuleEndpoints.Map(client);
             CrossSigningEndpoints.Map(client);
+            UserDirectoryEndpoints.Map(client);
         }
 
         // Endpoints clients still call under the unstable prefix.

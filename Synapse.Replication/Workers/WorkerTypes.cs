@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Synapse.Configuration;
+using Synapse.UserDirectory;
 
 namespace Synapse.Replication.Workers;
 
@@ -134,6 +135,17 @@ public sealed class WorkerTypes
                     await next(context).ConfigureAwait(false);
                 });
             },
+        };
+        yield return new WorkerType
+        {
+            App = "synapse.app.user_dir",
+            Description = "serves user directory searches and keeps the directory up to date from the events stream",
+            Routes = [R($"{Client}(r0|v3|unstable)/user_directory/search$", RouteAffinity.None, "POST")],
+            Singleton = true,
+            CheckConfiguration = o => o.UpdateUserDirectory
+                ? "the user directory is kept by exactly one process: set update_user_directory: false in the shared configuration so that main leaves it to this worker"
+                : null,
+            ConfigureServices = (services, _) => services.AddSynapseUserDirectoryUpdater(),
         };
         yield return new WorkerType
         {

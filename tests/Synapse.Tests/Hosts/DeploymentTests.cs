@@ -46,6 +46,7 @@ public sealed class DeploymentTests : IAsyncLifetime
             enable_registration: true
             enable_registration_without_verification: true
             worker_replication_secret: {{Secret}}
+            update_user_directory: false
             rc_registration: {per_second: 1000, burst_count: 1000}
             rc_message: {per_second: 1000, burst_count: 1000}
             rc_login:
@@ -94,10 +95,10 @@ public sealed class DeploymentTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task BehindTheRouter_RegisterLoginSendSyncTypingReceiptsMessagesAndKeys_WorkAsOnOneProcess()
+    public async Task BehindTheRouter_RegisterLoginSendSyncTypingReceiptsMessagesKeysAndUserDirectory_WorkAsOnOneProcess()
     {
         await StartAsync(("sync1", "synapse.app.synchrotron"), ("sync2", "synapse.app.synchrotron"), ("reader1", "synapse.app.client_reader"),
-            ("creator1", "synapse.app.event_creator"), ("proxy1", "synapse.app.frontend_proxy"));
+            ("creator1", "synapse.app.event_creator"), ("proxy1", "synapse.app.frontend_proxy"), ("userdir1", "synapse.app.user_dir"));
         var router = Client(_routerPort);
 
         // Registration and login go to the client_reader.
@@ -145,6 +146,21 @@ public sealed class DeploymentTests : IAsyncLifetime
             new { one_time_keys = new Dictionary<string, string> { ["curve25519:AAAAAQ"] = "b25lIHRpbWUga2V5" } });
         Assert.Equal(200, status);
         Assert.Equal(1, keys.GetProperty("one_time_key_counts").GetProperty("curve25519").GetInt32());
+
+        // The user_dir worker keeps the directory: alice finds her room-mate.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            (status, var found) = await SendAsync(router, HttpMethod.Post, "/_matrix/client/v3/user_directory/search", alice, new { search_term = "bob" });
+            Assert.Equal(200, status);
+            if (found.GetProperty("results").EnumerateArray().Any(r => r.GetProperty("user_id").GetString() == $"@bob:{Server}"))
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the user directory never found bob: " + found);
+            await Task.Delay(200);
+        }
 
         // What no worker serves goes to main.
         (status, var whoami) = await SendAsync(router, HttpMethod.Get, "/_matrix/client/v3/account/whoami", bob);

@@ -200,6 +200,15 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             : [];
 
     [Fact]
+    public async Task UserDir_WhileMainKeepsTheDirectory_ExitsWithAClearError()
+    {
+        using var main = await StartMainAsync();
+        var (exitCode, output) = await RunWorkerAsync("userdir1", "synapse.app.user_dir", HostProcess.FreePort());
+        Assert.Equal(1, exitCode);
+        Assert.Contains("update_user_directory: false", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Main_ReplicationPortTaken_ExitsWithAClearError()
     {
         using var taken = new TcpListener(IPAddress.Loopback, _replicationPort);

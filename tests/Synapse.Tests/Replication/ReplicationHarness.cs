@@ -230,6 +230,21 @@ internal static class Eventually
             await Task.Delay(10);
         }
     }
+
+    /// <summary>As <see cref="TrueAsync(Func{bool}, string, int)"/> for a condition that must be fetched (an HTTP call).</summary>
+    public static async Task TrueAsync(Func<Task<bool>> condition, string what, int seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out waiting until {what}.");
+            }
+
+            await Task.Delay(20);
+        }
+    }
 }
 
 /// <summary>A hand-driven peer: writes raw lines into a pipe end and reads what comes back.</summary>

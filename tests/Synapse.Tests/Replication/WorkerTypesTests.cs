@@ -32,6 +32,9 @@ public sealed class WorkerTypesTests
     [InlineData("synapse.app.frontend_proxy", "POST", "/_matrix/client/r0/keys/upload/DEVICE", true)]
     [InlineData("synapse.app.frontend_proxy", "POST", "/_matrix/client/v3/keys/query", false)]
     [InlineData("synapse.app.frontend_proxy", "PUT", "/_matrix/client/v3/presence/@a:x/status", false)]
+    [InlineData("synapse.app.user_dir", "POST", "/_matrix/client/v3/user_directory/search", true)]
+    [InlineData("synapse.app.user_dir", "GET", "/_matrix/client/v3/user_directory/search", false)]
+    [InlineData("synapse.app.generic_worker", "POST", "/_matrix/client/v3/user_directory/search", false)]
     public void Serves_TheDocumentedEndpointsOnly(string app, string method, string path, bool served) =>
         Assert.Equal(served, Types.Find(app)!.Serves(method, path, Deployment));
 
@@ -42,6 +45,20 @@ public sealed class WorkerTypesTests
         Assert.False(proxy.Serves("PUT", "/_matrix/client/v3/presence/@a:x/status", Options(presence: true)));
         Assert.True(proxy.Serves("PUT", "/_matrix/client/v3/presence/@a:x/status", Options(presence: false)));
         Assert.True(proxy.Serves("GET", "/_matrix/client/v3/presence/@a:x/status", Options(presence: false)));
+    }
+
+    [Fact]
+    public void UserDir_OneInstance_AndOnlyWhenMainLeavesTheDirectoryToIt()
+    {
+        var userDir = Types.Find("synapse.app.user_dir")!;
+        Assert.True(userDir.Singleton);
+        Assert.Contains("update_user_directory: false", userDir.CheckConfiguration!(Options(presence: true)), StringComparison.Ordinal);
+        var mainLeavesIt = new HomeserverOptions
+        {
+            ServerName = "example.org", Listeners = [], Database = new DatabaseOptions { Engine = DatabaseEngine.Postgres },
+            SigningKeyPath = "signing.key", UpdateUserDirectory = false,
+        };
+        Assert.Null(userDir.CheckConfiguration!(mainLeavesIt));
     }
 
     [Fact]
