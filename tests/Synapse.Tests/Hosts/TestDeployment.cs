@@ -117,8 +117,17 @@ internal sealed class TestDeployment : IAsyncDisposable
     /// <summary>The client port of a worker whose file was written.</summary>
     public int WorkerPort(string name) => _workerPorts[name];
 
-    /// <summary>Starts <c>dotnet PROGRAM ARGS</c> in the deployment's folder as process <paramref name="name"/>.</summary>
-    public void Start(string name, string program, params string[] args) => Processes[name] = HostProcess.Start(Root, args, program);
+    /// <summary>Starts <c>dotnet PROGRAM ARGS</c> in the deployment's folder as process <paramref name="name"/> (replacing one stopped).</summary>
+    public void Start(string name, string program, params string[] args)
+    {
+        if (Processes.TryGetValue(name, out var previous))
+        {
+            Assert.True(previous.Process.HasExited, $"{name} is still running");
+            previous.Process.Dispose();
+        }
+
+        Processes[name] = HostProcess.Start(Root, args, program);
+    }
 
     /// <summary>Kills the process <paramref name="name"/> if it runs (it stays listed with its output).</summary>
     public async Task StopAsync(string name)
