@@ -114,7 +114,9 @@ internal static class Daemon
             return [host];
         }
 
-        string assembly = typeof(Daemon).Assembly.Location;
+        // The entry assembly, not this one: an application that embeds the homeserver (HomeserverProgram) starts itself again,
+        // with the worker types it registers.
+        string assembly = (System.Reflection.Assembly.GetEntryAssembly() ?? typeof(Daemon).Assembly).Location;
         return [host, assembly.Length > 0 ? assembly : Environment.GetCommandLineArgs()[0]];
     }
 

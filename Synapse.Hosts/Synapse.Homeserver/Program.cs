@@ -1,3 +1,3 @@
 using Synapse.Homeserver;
 
-return await HomeserverCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
+return await HomeserverProgram.RunAsync(args).ConfigureAwait(false);

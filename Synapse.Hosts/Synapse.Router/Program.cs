@@ -1,3 +1,3 @@
 using Synapse.Router;
 
-return await RouterCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
+return await RouterProgram.RunAsync(args).ConfigureAwait(false);

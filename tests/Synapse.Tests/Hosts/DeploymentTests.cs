@@ -1,13 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
-using Synapse.Configuration;
 using Synapse.Replication.Workers;
 using Synapse.Router;
-using Synapse.Tests.Infrastructure;
 
 namespace Synapse.Tests.Hosts;
 
@@ -17,89 +11,24 @@ namespace Synapse.Tests.Hosts;
 /// </summary>
 public sealed class DeploymentTests : IAsyncLifetime
 {
-    private const string Secret = "deployment-secret";
     private const string Server = "deploy.test";
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("synapse-deployment-").FullName;
-    private readonly Dictionary<string, (Process Process, StringBuilder Output)> _processes = [];
-    private readonly List<HttpClient> _clients = [];
-    private TestDatabase _database = null!;
-    private int _clientPort;
-    private int _replicationHttpPort;
-    private int _replicationPort;
-    private int _routerPort;
+    private TestDeployment _deployment = null!;
 
-    private string Shared => Path.Combine(_directory, "homeserver.yaml");
+    private string Shared => _deployment.Shared;
 
-    private string Workers => Path.Combine(_directory, "workers");
+    private string Workers => _deployment.Workers;
 
-    public async Task InitializeAsync()
-    {
-        _database = await TestDatabase.CreateAsync(DatabaseEngine.Postgres);
-        (_clientPort, _replicationHttpPort, _replicationPort, _routerPort) =
-            (HostProcess.FreePort(), HostProcess.FreePort(), HostProcess.FreePort(), HostProcess.FreePort());
-        Directory.CreateDirectory(Workers);
-        var db = _database.Options;
-        await File.WriteAllTextAsync(Shared, $$"""
-            server_name: {{Server}}
-            signing_key_path: '{{Path.Combine(_directory, "signing.key")}}'
-            enable_registration: true
-            enable_registration_without_verification: true
-            worker_replication_secret: {{Secret}}
-            update_user_directory: false
-            rc_registration: {per_second: 1000, burst_count: 1000}
-            rc_message: {per_second: 1000, burst_count: 1000}
-            rc_login:
-              address: {per_second: 1000, burst_count: 1000}
-              account: {per_second: 1000, burst_count: 1000}
-              failed_attempts: {per_second: 1000, burst_count: 1000}
-            listeners:
-              - port: {{_clientPort}}
-                type: http
-                x_forwarded: true
-                bind_addresses: ['127.0.0.1']
-                resources: [{names: [client]}]
-              - port: {{_replicationHttpPort}}
-                type: http
-                bind_addresses: ['127.0.0.1']
-                resources: [{names: [replication]}]
-              - port: {{_replicationPort}}
-                type: replication
-                bind_addresses: ['127.0.0.1']
-            database:
-              name: psycopg2
-              args: {host: '{{db.Host}}', port: {{db.Port}}, user: '{{db.User}}', password: '{{db.Password}}', database: '{{db.DatabaseName}}'}
-            """);
-    }
+    public async Task InitializeAsync() => _deployment = await TestDeployment.CreateAsync(Server);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var client in _clients)
-        {
-            client.Dispose();
-        }
-
-        foreach (var (process, _) in _processes.Values)
-        {
-            await StopAsync(process);
-        }
-
-        await _database.DisposeAsync();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public async Task DisposeAsync() => await _deployment.DisposeAsync();
 
     [Fact]
     public async Task BehindTheRouter_RegisterLoginSendSyncTypingReceiptsMessagesKeysAndUserDirectory_WorkAsOnOneProcess()
     {
         await StartAsync(("sync1", "synapse.app.synchrotron"), ("sync2", "synapse.app.synchrotron"), ("reader1", "synapse.app.client_reader"),
             ("creator1", "synapse.app.event_creator"), ("proxy1", "synapse.app.frontend_proxy"), ("userdir1", "synapse.app.user_dir"));
-        var router = Client(_routerPort);
+        var router = Client(_deployment.RouterPort);
 
         // Registration and login go to the client_reader.
         string alice = await RegisterAsync(router, "alice");
@@ -171,7 +100,7 @@ public sealed class DeploymentTests : IAsyncLifetime
     public async Task KilledSynchrotron_ItsUserFollowsOnTheOther_ThenBack_MissingNothing()
     {
         await StartAsync(("sync1", "synapse.app.synchrotron"), ("sync2", "synapse.app.synchrotron"), ("creator1", "synapse.app.event_creator"));
-        var router = Client(_routerPort);
+        var router = Client(_deployment.RouterPort);
         string alice = await RegisterAsync(router, "alice");
         string bob = await RegisterAsync(router, "bob");
         string roomId = await SharedRoomAsync(router, alice, bob);
@@ -185,7 +114,7 @@ public sealed class DeploymentTests : IAsyncLifetime
         string since = (await SyncAsync(router, bob, null, 0)).GetProperty("next_batch").GetString()!;
         var poll = SyncAsync(router, bob, since, 30_000);
         await Task.Delay(500);
-        await StopAsync(_processes[bobs].Process);
+        await _deployment.StopAsync(bobs);
 
         // His long poll moves to the other synchrotron; sends go on meanwhile, and again once his is back.
         await SendMessagesAsync(router, alice, roomId, 0, 10);
@@ -205,7 +134,7 @@ public sealed class DeploymentTests : IAsyncLifetime
     public async Task MainRestart_WorkersReconnectAndCatchUp_NoEventLostOrDuplicated()
     {
         await StartAsync(("sync1", "synapse.app.synchrotron"), ("creator1", "synapse.app.event_creator"));
-        var router = Client(_routerPort);
+        var router = Client(_deployment.RouterPort);
         string alice = await RegisterAsync(router, "alice");
         string bob = await RegisterAsync(router, "bob");
         string roomId = await SharedRoomAsync(router, alice, bob);
@@ -215,9 +144,7 @@ public sealed class DeploymentTests : IAsyncLifetime
         since = await CollectUntilAsync(router, bob, since, roomId, received, 5);
 
         // Main dies without warning and comes back; a send retried with its transaction ID lands once.
-        _processes["main"].Process.Kill(entireProcessTree: true);
-        await _processes["main"].Process.WaitForExitAsync();
-        _processes.Remove("main");
+        await _deployment.StopAsync("main");
         Start("main", HostProcess.Homeserver, "-c", Shared);
         await SendMessagesAsync(router, alice, roomId, 5, 15);
         await CollectUntilAsync(router, bob, since, roomId, received, 15);
@@ -228,7 +155,7 @@ public sealed class DeploymentTests : IAsyncLifetime
     private async Task StartAsync(params (string Name, string App)[] workers)
     {
         Start("main", HostProcess.Homeserver, "-c", Shared);
-        await WaitUntilListeningAsync(_clientPort);
+        await WaitUntilListeningAsync(_deployment.ClientPort);
         foreach (var (name, app) in workers)
         {
             StartWorker(name, app);
@@ -239,97 +166,22 @@ public sealed class DeploymentTests : IAsyncLifetime
             await WaitUntilListeningAsync(WorkerPort(name));
         }
 
-        Start("router", HostProcess.Router, "-c", Shared, "-a", Workers, "--listen", $"http://127.0.0.1:{_routerPort}");
-        await WaitUntilListeningAsync(_routerPort);
+        Start("router", HostProcess.Router, "-c", Shared, "-a", Workers, "--listen", $"http://127.0.0.1:{_deployment.RouterPort}");
+        await WaitUntilListeningAsync(_deployment.RouterPort);
     }
 
-    private readonly Dictionary<string, int> _workerPorts = [];
+    private int WorkerPort(string name) => _deployment.WorkerPort(name);
 
-    private int WorkerPort(string name) => _workerPorts[name];
+    private void StartWorker(string name, string app) =>
+        Start(name, HostProcess.Homeserver, "-c", Shared, "-c", _deployment.WorkerFile(name, app));
 
-    private void StartWorker(string name, string app)
-    {
-        if (!_workerPorts.TryGetValue(name, out int port))
-        {
-            _workerPorts[name] = port = HostProcess.FreePort();
-            File.WriteAllText(Path.Combine(Workers, name + ".yaml"), $$"""
-                worker_app: {{app}}
-                worker_name: {{name}}
-                worker_replication_host: 127.0.0.1
-                worker_replication_port: {{_replicationPort}}
-                worker_replication_http_port: {{_replicationHttpPort}}
-                worker_main_http_uri: http://127.0.0.1:{{_clientPort}}
-                worker_listeners:
-                  - port: {{port}}
-                    type: http
-                    bind_addresses: ['127.0.0.1']
-                    resources: [{names: [client]}]
-                """);
-        }
+    private void Start(string name, string host, params string[] args) => _deployment.Start(name, host, args);
 
-        _processes.Remove(name);
-        Start(name, HostProcess.Homeserver, "-c", Shared, "-c", Path.Combine(Workers, name + ".yaml"));
-    }
+    private HttpClient Client(int port) => _deployment.Client(port);
 
-    private void Start(string name, string host, params string[] args) => _processes[name] = HostProcess.Start(_directory, args, host);
+    private Task WaitUntilListeningAsync(int port) => _deployment.WaitUntilListeningAsync(port);
 
-    private static async Task StopAsync(Process process)
-    {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
-    }
-
-    private HttpClient Client(int port)
-    {
-        var client = new HttpClient
-        {
-            BaseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"),
-            Timeout = TimeSpan.FromSeconds(90),
-        };
-        _clients.Add(client);
-        return client;
-    }
-
-    /// <summary>Waits until the port answers HTTP (any status: a worker may not serve the probe's path).</summary>
-    private async Task WaitUntilListeningAsync(int port)
-    {
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}") };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (_processes.FirstOrDefault(p => p.Value.Process.HasExited) is { Value.Process: not null } exited)
-            {
-                Assert.Fail($"{exited.Key} exited with {exited.Value.Process.ExitCode}: {exited.Value.Output}");
-            }
-
-            try
-            {
-                using var response = await http.GetAsync("/_matrix/client/versions");
-                if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(100);
-        }
-
-        Assert.Fail($"Nothing answered on port {port}: " + string.Join("\n---\n", _processes.Select(p => p.Key + ": " + p.Value.Output)));
-    }
-
-    private static async Task<string> RegisterAsync(HttpClient router, string user)
-    {
-        var (status, body) = await SendAsync(router, HttpMethod.Post, "/_matrix/client/v3/register", null,
-            new { username = user, password = "a password", auth = new { type = "m.login.dummy" } });
-        Assert.True(status == 200, body.ToString());
-        return body.GetProperty("access_token").GetString()!;
-    }
+    private static Task<string> RegisterAsync(HttpClient router, string user) => TestDeployment.RegisterAsync(router, user);
 
     private static async Task<string> SharedRoomAsync(HttpClient router, string alice, string bob)
     {
@@ -444,21 +296,6 @@ public sealed class DeploymentTests : IAsyncLifetime
             ? [.. ephemeral.GetProperty("events").EnumerateArray().Where(e => e.GetProperty("type").GetString() == type)]
             : [];
 
-    private static async Task<(int Status, JsonElement Body)> SendAsync(HttpClient http, HttpMethod method, string path, string? token, object? body = null)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        if (token is not null)
-        {
-            request.Headers.Authorization = new("Bearer", token);
-        }
-
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-
-        using var response = await http.SendAsync(request);
-        string text = await response.Content.ReadAsStringAsync();
-        return ((int)response.StatusCode, text.Length == 0 || text[0] != '{' ? default : JsonDocument.Parse(text).RootElement.Clone());
-    }
+    private static Task<(int Status, JsonElement Body)> SendAsync(HttpClient http, HttpMethod method, string path, string? token, object? body = null) =>
+        TestDeployment.SendAsync(http, method, path, token, body);
 }

@@ -17,6 +17,9 @@ internal static class HostProcess
     /// <summary>The router.</summary>
     public static readonly string Router = Path.Combine(AppContext.BaseDirectory, "Synapse.Router.dll");
 
+    /// <summary>The sample application with its own worker type (<c>homeserver ARGS</c> or <c>router ARGS</c>).</summary>
+    public static readonly string SampleWorker = Path.Combine(AppContext.BaseDirectory, "Synapse.SampleWorker.dll");
+
     /// <summary>A <c>dotnet PROGRAM ARGS</c> start in <paramref name="directory"/>, output redirected.</summary>
     public static ProcessStartInfo Info(string directory, IEnumerable<string> args, string? program = null)
     {
