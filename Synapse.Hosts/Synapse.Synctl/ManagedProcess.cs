@@ -41,6 +41,14 @@ internal sealed record ManagedProcess(string Name, IReadOnlyList<string> ConfigF
                 $"{string.Join(" and ", shared.Select(p => p.Name))} share this pid file; each process needs its own");
         }
 
+        var twins = processes.GroupBy(p => p.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (twins is not null)
+        {
+            // Main would refuse the second live connection with that name; say so before starting either.
+            throw new ConfigurationException(twins.Last().ConfigFiles[^1], "worker_name",
+                $"'{twins.Key}' is also the name of the worker in {twins.First().ConfigFiles[^1]}; each worker needs its own");
+        }
+
         return processes;
     }
 

@@ -150,6 +150,14 @@ public sealed class SynctlTests : IAsyncLifetime
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("set pid_file", result.Output, StringComparison.Ordinal);
 
+        string twins = Path.Combine(_directory, "twins");
+        Directory.CreateDirectory(twins);
+        await File.WriteAllTextAsync(Path.Combine(twins, "a.yaml"), WorkerConfig("same", "synapse.app.synchrotron", HostProcess.FreePort(), "worker_pid_file: a.pid"));
+        await File.WriteAllTextAsync(Path.Combine(twins, "b.yaml"), WorkerConfig("same", "synapse.app.synchrotron", HostProcess.FreePort(), "worker_pid_file: b.pid"));
+        result = await SynctlAsync("start", Shared, "-a", twins);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("'same' is also the name of the worker in", result.Output, StringComparison.Ordinal);
+
         result = await SynctlAsync("start", Shared, "-a", Path.Combine(_directory, "no-such-dir"));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("no such directory", result.Output, StringComparison.Ordinal);
