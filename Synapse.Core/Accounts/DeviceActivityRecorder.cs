@@ -6,19 +6,36 @@ using Synapse.Storage;
 namespace Synapse.Accounts;
 
 /// <summary>
-/// Remembers the latest address, user agent and time per device in memory and writes them in one
+/// Where recorded device activity (last-seen address, user agent and time) goes: the database on main and the
+/// monolith; on a worker, to main as <c>USER_IP</c>.
+/// </summary>
+public interface IDeviceActivitySink
+{
+    /// <summary>Takes one batch: the latest activity of each device since the previous batch.</summary>
+    Task WriteAsync(IReadOnlyCollection<DeviceActivity> activity, CancellationToken cancellationToken);
+}
+
+/// <summary>Writes device activity to the database.</summary>
+internal sealed class StoreDeviceActivitySink(IAccountStore store) : IDeviceActivitySink
+{
+    public Task WriteAsync(IReadOnlyCollection<DeviceActivity> activity, CancellationToken cancellationToken) =>
+        store.RecordDeviceActivityAsync(activity, cancellationToken);
+}
+
+/// <summary>
+/// Remembers the latest address, user agent and time per device in memory and hands them on in one
 /// batch every few seconds (and at shutdown), instead of one write per request.
 /// </summary>
 internal sealed partial class DeviceActivityRecorder : BackgroundService
 {
     private static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(5);
 
-    private readonly IAccountStore _store;
+    private readonly IDeviceActivitySink _store;
     private readonly TimeProvider _time;
     private readonly ILogger<DeviceActivityRecorder> _logger;
     private ConcurrentDictionary<(string, string), DeviceActivity> _pending = new();
 
-    public DeviceActivityRecorder(IAccountStore store, TimeProvider time, ILogger<DeviceActivityRecorder> logger)
+    public DeviceActivityRecorder(IDeviceActivitySink store, TimeProvider time, ILogger<DeviceActivityRecorder> logger)
     {
         _store = store;
         _time = time;
@@ -43,7 +60,7 @@ internal sealed partial class DeviceActivityRecorder : BackgroundService
 
         try
         {
-            await _store.RecordDeviceActivityAsync(batch.Values.ToList(), cancellationToken).ConfigureAwait(false);
+            await _store.WriteAsync(batch.Values.ToList(), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -26,6 +26,7 @@ public static class SynapseHttpExtensions
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<PasswordHasher>();
+        services.AddSingleton<IDeviceActivitySink, StoreDeviceActivitySink>();
         services.AddSingleton<DeviceActivityRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<DeviceActivityRecorder>());
         services.AddSingleton<Caching.CacheInvalidationService>();

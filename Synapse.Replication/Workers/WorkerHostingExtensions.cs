@@ -9,8 +9,10 @@ using Synapse.Accounts;
 using Synapse.Caching;
 using Synapse.Configuration;
 using Synapse.Replication.Http;
+using Synapse.Replication.Protocol;
 using Synapse.Replication.Tcp;
 using Synapse.Rooms;
+using Synapse.Storage;
 using Synapse.Streams;
 using Synapse.Sync;
 
@@ -86,6 +88,8 @@ public static partial class WorkerHostingExtensions
         services.AddSingleton<ICacheInvalidationSink>(sp => new ReplicationCacheInvalidationSink(sp.GetRequiredService<ReplicationClient>()));
         services.RemoveAll<IPresenceActivity>();
         services.AddSingleton<IPresenceActivity>(sp => new RemotePresenceActivity(sp.GetRequiredService<ReplicationHttpClient>()));
+        services.RemoveAll<IDeviceActivitySink>();
+        services.AddSingleton<IDeviceActivitySink>(sp => new ReplicatedDeviceActivity(sp.GetRequiredService<ReplicationClient>()));
         if (options.PresenceEnabled)
         {
             // With presence off (use_presence: false) main tracks nobody: the worker does not report syncing users either.
@@ -198,6 +202,25 @@ public static partial class WorkerHostingExtensions
         {
             [LoggerMessage(EventId = 3018, Level = LogLevel.Critical, Message = "Main refused this worker ({Reason}); stopping")]
             public static partial void Refused(ILogger logger, string reason);
+        }
+    }
+
+    /// <summary>
+    /// A worker's device activity goes to main as <c>USER_IP</c> (main writes the last-seen data), one command per device
+    /// and batch — at most one per device every few seconds. A batch made while disconnected is dropped: last-seen data is
+    /// advisory, and the next request records it again.
+    /// </summary>
+    private sealed class ReplicatedDeviceActivity(ReplicationClient client) : IDeviceActivitySink
+    {
+        public Task WriteAsync(IReadOnlyCollection<DeviceActivity> activity, CancellationToken cancellationToken)
+        {
+            foreach (var a in activity)
+            {
+                // Main needs no access token to record the device: none travels.
+                client.Send(new UserIpCommand(a.UserId.Value, "", a.Ip ?? "", a.UserAgent ?? "", a.DeviceId.Value, a.Ts));
+            }
+
+            return Task.CompletedTask;
         }
     }
 

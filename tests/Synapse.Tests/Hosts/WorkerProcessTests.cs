@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using Synapse.Configuration;
 using Synapse.Tests.Infrastructure;
+using static Synapse.Tests.Hosts.TestDeployment;
 
 namespace Synapse.Tests.Hosts;
 
@@ -200,6 +201,45 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             : [];
 
     [Fact]
+    public async Task DeviceActivity_OnASynchrotron_ReachesMainAsUserIp()
+    {
+        using var main = await StartMainAsync();
+        int syncPort = HostProcess.FreePort();
+        StartWorker("synchrotron1", "synapse.app.synchrotron", syncPort);
+        using var synchrotron = await WaitUntilListeningAsync(syncPort);
+        string token = await RegisterAsync(main, "roamer");
+        var (loggedIn, login) = await SendAsync(main, HttpMethod.Post, "/_matrix/client/v3/login", null,
+            new { type = "m.login.password", identifier = new { type = "m.id.user", user = "roamer" }, password = "a password" });
+        Assert.Equal(200, loggedIn);
+        string other = login.GetProperty("access_token").GetString()!;
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/_matrix/client/v3/sync?timeout=0"))
+        {
+            request.Headers.Authorization = new("Bearer", token);
+            request.Headers.Add("X-Forwarded-For", "198.51.100.7");
+            request.Headers.UserAgent.ParseAdd("RoamingClient/1.0");
+            using var response = await synchrotron.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // The synchrotron batches it (every 5 s) and sends USER_IP; main writes the device's last-seen data.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            // Asked with the other device: main records that request too, for that device.
+            var (status, devices) = await SendAsync(main, HttpMethod.Get, "/_matrix/client/v3/devices", other);
+            Assert.Equal(200, status);
+            if (devices.GetProperty("devices").EnumerateArray().Any(d => d.TryGetProperty("last_seen_ip", out var ip) && ip.GetString() == "198.51.100.7"))
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "main never recorded the synchrotron's request: " + devices);
+            await Task.Delay(250);
+        }
+    }
+
+    [Fact]
     public async Task UserDir_WhileMainKeepsTheDirectory_ExitsWithAClearError()
     {
         using var main = await StartMainAsync();
@@ -261,6 +301,7 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             worker_listeners:
               - port: {{port}}
                 type: http
+                x_forwarded: true
                 bind_addresses: ['127.0.0.1']
                 resources: [{names: [client]}]
             {{extra}}
@@ -273,14 +314,6 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         string path = Path.Combine(_directory, name);
         await File.WriteAllTextAsync(path, text);
         return path;
-    }
-
-    private static async Task<string> RegisterAsync(HttpClient main, string user)
-    {
-        var (status, body) = await SendAsync(main, HttpMethod.Post, "/_matrix/client/v3/register", null,
-            new { username = user, password = "a password", auth = new { type = "m.login.dummy" } });
-        Assert.Equal(200, status);
-        return body.GetProperty("access_token").GetString()!;
     }
 
     private static async Task<string> EventuallySyncAsync(HttpClient worker, string token, string? since, Func<JsonElement, bool> done)
@@ -298,24 +331,6 @@ public sealed class WorkerProcessTests : IAsyncLifetime
 
             Assert.True(DateTime.UtcNow < deadline, "the worker's sync never showed it: " + body.GetRawText());
         }
-    }
-
-    private static async Task<(int Status, JsonElement Body)> SendAsync(HttpClient http, HttpMethod method, string path, string? token, object? body = null)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        if (token is not null)
-        {
-            request.Headers.Authorization = new("Bearer", token);
-        }
-
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-
-        using var response = await http.SendAsync(request);
-        string text = await response.Content.ReadAsStringAsync();
-        return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
     }
 
     private void Start(params string[] args) => _processes.Add(HostProcess.Start(_directory, args));
