@@ -152,6 +152,27 @@ public sealed class DeploymentTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(0, 15).Select(i => $"message {i}"), received);
     }
 
+    [Fact]
+    public async Task LoadGeneratorLag_SendThroughTheRouter_ReadOnASynchrotron_EveryEventOnce()
+    {
+        await StartAsync(("sync1", "synapse.app.synchrotron"), ("creator1", "synapse.app.event_creator"));
+        string json = Path.Combine(_deployment.Root, "lag.json");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        int code = await Synapse.LoadTest.LoadTestCommand.RunAsync(
+            ["lag", "--base-url", $"http://127.0.0.1:{_deployment.RouterPort}/", "--read-url", $"http://127.0.0.1:{WorkerPort("sync1")}/",
+             "--listeners", "3", "--senders", "2", "--messages", "10", "--rate", "40", "--json", json, "--no-progress", "--max-seconds", "120"],
+            stdout, stderr, CancellationToken.None);
+
+        Assert.True(code == Synapse.LoadTest.LoadTestCommand.Ok, stdout + "\n" + stderr);
+        using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+        var results = report.RootElement.GetProperty("results");
+        Assert.Equal((30, 0, 0), (results.GetProperty("deliveries").GetInt32(), results.GetProperty("missing").GetInt32(),
+            results.GetProperty("duplicates").GetInt32()));
+        Assert.Equal(JsonValueKind.Number, results.GetProperty("replication_lag_p99_ms").ValueKind);
+    }
+
     private async Task StartAsync(params (string Name, string App)[] workers)
     {
         Start("main", HostProcess.Homeserver, "-c", Shared);

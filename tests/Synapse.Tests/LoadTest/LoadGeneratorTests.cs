@@ -43,8 +43,8 @@ public sealed class LoadGeneratorTests(ITestOutputHelper output)
     [Fact]
     public async Task Lag_ReadThroughSecondUrl_MeasuresReplicationLag()
     {
-        // Until workers exist the read URL is the same monolith under another loopback name; the scenario's plumbing (two
-        // base URLs, tokens valid on both) is what this checks.
+        // The read URL is the same monolith under another loopback name: the scenario's plumbing (two base URLs, tokens valid
+        // on both) is what this checks. DeploymentTests runs it against an event_creator and a synchrotron.
         await using var server = await TestHomeserver.StartAsync(DatabaseEngine.Sqlite);
         string readUrl = server.BaseAddress.ToString().Replace("127.0.0.1", "localhost", StringComparison.Ordinal);
 
